@@ -1,0 +1,1 @@
+"""Modelport core package."""

@@ -1,0 +1,1 @@
+"""Modelport operator package."""

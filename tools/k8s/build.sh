@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Builds the pinned control-plane binaries of Modelport's end-to-end test
+# cluster from their Go modules (no containers, no release downloads).
+#
+#   tools/k8s/build.sh OUT_DIR
+#
+# Each tool lives in its own module (kube/, etcd/, helm/, kwok/) so that
+# minimal version selection never mixes their dependency graphs. The
+# versions are the `require` lines of those go.mod files; go.sum pins the
+# rest. OUT_DIR/.complete is written last: a directory without it is a
+# half-finished build and must not be used.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+out=${1:?usage: build.sh OUT_DIR}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+if command -v go >/dev/null 2>&1; then go=$(command -v go); else go=/usr/local/go/bin/go; fi
+export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
+
+# required_version DIR MODULE -> the version DIR/go.mod requires of MODULE
+required_version() {
+	awk -v mod="$2" '$1 == "require" && $2 == mod { print $3 }' "$here/$1/go.mod"
+}
+
+step() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*"; }
+
+build_kube() {
+	local v minor ldflags
+	v=$(required_version kube k8s.io/kubernetes)
+	minor=$(echo "$v" | cut -d. -f2)
+	ldflags="-s -w"
+	ldflags+=" -X k8s.io/component-base/version.gitVersion=$v"
+	ldflags+=" -X k8s.io/component-base/version.gitMajor=1"
+	ldflags+=" -X k8s.io/component-base/version.gitMinor=$minor"
+	ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
+	ldflags+=" -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z"
+	ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$v"
+	ldflags+=" -X k8s.io/client-go/pkg/version.gitMajor=1"
+	ldflags+=" -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+	step "kube $v: kube-apiserver kube-controller-manager kube-scheduler kubectl"
+	(cd "$here/kube" && "$go" build -trimpath -tags selinux,notest -ldflags "$ldflags" -o "$out/" \
+		k8s.io/kubernetes/cmd/kube-apiserver \
+		k8s.io/kubernetes/cmd/kube-controller-manager \
+		k8s.io/kubernetes/cmd/kube-scheduler \
+		k8s.io/kubernetes/cmd/kubectl)
+}
+
+build_etcd() {
+	step "etcd $(required_version etcd go.etcd.io/etcd/server/v3)"
+	(cd "$here/etcd" && "$go" build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3)
+}
+
+build_helm() {
+	local v
+	v=$(required_version helm helm.sh/helm/v3)
+	step "helm $v"
+	(cd "$here/helm" && "$go" build -trimpath \
+		-ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$v -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
+		-o "$out/helm" helm.sh/helm/v3/cmd/helm)
+}
+
+build_kwok() {
+	local v moddir
+	v=$(required_version kwok sigs.k8s.io/kwok)
+	step "kwok $v"
+	(cd "$here/kwok" && "$go" build -trimpath \
+		-ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$v" \
+		-o "$out/kwok" sigs.k8s.io/kwok/cmd/kwok)
+	# Standalone kwok ships no default stages; take them from the module.
+	moddir=$(cd "$here/kwok" && "$go" list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+	mkdir -p "$out/kwok-stages"
+	for f in node/fast/node-initialize.yaml \
+		node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+		pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+		cp "$moddir/kustomize/stage/$f" "$out/kwok-stages/$(basename "$f")"
+	done
+	chmod -R u+w "$out/kwok-stages"
+}
+
+start=$SECONDS
+build_etcd
+build_kwok
+build_helm
+build_kube
+{
+	echo "kubernetes=$(required_version kube k8s.io/kubernetes)"
+	echo "etcd=$(required_version etcd go.etcd.io/etcd/server/v3)"
+	echo "helm=$(required_version helm helm.sh/helm/v3)"
+	echo "kwok=$(required_version kwok sigs.k8s.io/kwok)"
+	echo "go=$("$go" env GOVERSION)"
+	echo "seconds=$((SECONDS - start))"
+} >"$out/.complete"
+step "done in $((SECONDS - start))s: $out"
