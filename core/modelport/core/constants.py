@@ -1,0 +1,29 @@
+"""Names shared by every component: API group, labels, annotations, finalizers."""
+
+from __future__ import annotations
+
+GROUP = "modelport.io"
+VERSION = "v1alpha1"
+KIND = "MLModel"
+PLURAL = "mlmodels"
+SINGULAR = "mlmodel"
+SHORT_NAME = "mlm"
+
+LABEL_MODEL = f"{GROUP}/model"
+LABEL_COMPONENT = f"{GROUP}/component"
+LABEL_OWNER = f"{GROUP}/owner"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "modelport"
+
+ANNOTATION_MODEL_ID = f"{GROUP}/model-id"
+ANNOTATION_VERSION = f"{GROUP}/version"
+FINALIZER = f"{GROUP}/cleanup"
+
+SECRET_DATA_KEY = "data-key"
+SECRET_AUTH_KEYS = "auth-keys.json"
+RUNTIME_PORT = 8080
+ENV_PREFIX_RUNTIME = "MODELPORT_RUNTIME_"
+
+
+def key_secret_name(model: str) -> str:
+    return f"mlmodel-{model}-key"
