@@ -21,7 +21,12 @@ export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
 
 # required_version DIR MODULE -> the version DIR/go.mod requires of MODULE
 required_version() {
-	awk -v mod="$2" '$1 == "require" && $2 == mod { print $3 }' "$here/$1/go.mod"
+	awk -v mod="$2" '
+		$1 == "require" && $2 == mod { print $3 }
+		$1 == "require" && $2 == "(" { block = 1; next }
+		block && $1 == ")" { block = 0 }
+		block && $1 == mod { print $2 }
+	' "$here/$1/go.mod" | grep . || { echo "build.sh: $1/go.mod does not require $2" >&2; return 1; }
 }
 
 step() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*"; }
