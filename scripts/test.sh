@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Install everything Modelport's tests need and run them all: lint, types, unit, integration and
+# the tests on the real Kubernetes test cluster. Safe to run again; slow only the first time.
+#
+#   bash scripts/test.sh              # everything
+#   bash scripts/test.sh tests/core   # extra arguments go to pytest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+cache=${MODELPORT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/modelport}
+mkdir -p "$cache"
+log() { printf '\n== %s (%s)\n' "$*" "$(date +%T)"; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# 1. System packages: PostgreSQL server binaries for the private test database.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  log "installing PostgreSQL from Debian packages"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
+fi
+
+# 2. Python environment, cached per dependency set outside the checkout (torch and tensorflow
+#    are large: install them once per machine, not once per clone).
+command -v uv >/dev/null 2>&1 || python3 -m pip install -q --user uv
+export PATH=$HOME/.local/bin:$PATH
+deps_hash=$(sha256sum pyproject.toml | cut -c1-16)
+venv=${MODELPORT_VENV:-$cache/venv-$deps_hash}
+if [ ! -x "$venv/bin/python" ]; then
+  log "creating $venv"
+  uv venv -q --python 3.11 "$venv"
+fi
+log "installing modelport[test] into $venv"
+UV_HTTP_TIMEOUT=600 uv pip install -q --python "$venv/bin/python" -e '.[test]'
+export PATH=$venv/bin:$PATH
+
+# 3. Kubernetes control-plane binaries, built from Go modules and cached by version.
+log "ensuring Kubernetes test-cluster binaries"
+python -m e2e.harness build
+
+# 4. Static checks.
+log "ruff"
+ruff check .
+ruff format --check .
+log "mypy"
+mypy
+
+# 5. Tests. The harness fixtures start PostgreSQL, the S3 server and the cluster themselves.
+log "pytest"
+mkdir -p test-output
+python -m pytest -n "${MODELPORT_TEST_WORKERS:-2}" --dist loadgroup \
+  --junitxml=test-output/junit.xml "$@"
