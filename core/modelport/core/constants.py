@@ -19,8 +19,8 @@ ANNOTATION_MODEL_ID = f"{GROUP}/model-id"
 ANNOTATION_VERSION = f"{GROUP}/version"
 FINALIZER = f"{GROUP}/cleanup"
 
-SECRET_DATA_KEY = "data-key"
-SECRET_AUTH_KEYS = "auth-keys.json"
+SECRET_DATA_KEY = "data-key"  # noqa: S105 (a key name, not a secret)
+SECRET_AUTH_KEYS = "auth-keys.json"  # noqa: S105
 RUNTIME_PORT = 8080
 ENV_PREFIX_RUNTIME = "MODELPORT_RUNTIME_"
 
