@@ -7,11 +7,21 @@ from __future__ import annotations
 
 import importlib.util
 
-_PLUGINS = (
-    "tests.fixtures.s3",
-    "tests.fixtures.postgres",
-    "tests.fixtures.models",
-    "e2e.harness.pytest_plugin",
-)
 
-pytest_plugins = [name for name in _PLUGINS if importlib.util.find_spec(name) is not None]
+def _present(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+pytest_plugins = [
+    name
+    for name in (
+        "tests.fixtures.s3",
+        "tests.fixtures.postgres",
+        "tests.fixtures.models",
+        "e2e.harness.pytest_plugin",
+    )
+    if _present(name)
+]
