@@ -1,0 +1,1 @@
+"""The metadata database: typed tables (``tables``) and engine/session handling (``session``)."""

@@ -1,0 +1,93 @@
+"""Engine and session handling, and the check that the database is migrated."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from modelport.core.errors import NotReady
+
+MIGRATE_HINT = "run `modelport-api migrate` (or `alembic -c control-api/alembic.ini upgrade head`)"
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """An engine that survives a database restart (connections are pinged before use)."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=10,
+        connect_args={"connect_timeout": 5},
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+class Database:
+    """The engine and session factory of one process."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size=pool_size)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose transaction commits when the block succeeds, else rolls back."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def ensure_migrated(self) -> None:
+        """Refuse to serve an unmigrated (or not fully migrated) database."""
+        current = self.current_revision()
+        head = ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
+        if current != head:
+            raise NotReady(
+                f"the database is at revision {current or 'none'}, the code needs {head}: "
+                + MIGRATE_HINT
+            )
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(url: str) -> Config:
+    """Alembic configuration pointing at the migrations shipped inside the package."""
+    cfg = Config()
+    location = Path(str(resources.files("modelport.api") / "migrations"))
+    cfg.set_main_option("script_location", str(location))
+    cfg.attributes["database_url"] = url
+    return cfg
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Upgrade the database to ``revision``."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)

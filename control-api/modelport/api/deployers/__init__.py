@@ -1,0 +1,1 @@
+"""How models run: one :class:`~modelport.api.deployers.base.Deployer` interface, two implementations."""

@@ -1,0 +1,84 @@
+"""The deployer interface: what the control API asks of whatever runs the models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from modelport.api.schemas import DeploymentSettings
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """Everything needed to run one version of one model."""
+
+    model_id: str
+    owner_id: str
+    format: str
+    version: int
+    artifact_uri: str
+    sha256: str
+    size: int
+    data_key: bytes
+    auth_keys: bytes
+    """The ``auth-keys.json`` document (docs/contracts.md)."""
+    usage_token: str
+    settings: DeploymentSettings
+    active: bool
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    phase: str
+    """Pending, Deploying, Ready, Failed or Inactive."""
+    url: str | None = None
+    message: str = ""
+
+
+class Deployer(Protocol):
+    def endpoint_url(self, model_id: str) -> str:
+        """The URL the model will answer at (known before it is ready)."""
+        ...
+
+    def apply(self, spec: DeploymentSpec) -> None:
+        """Create or update the model's deployment; idempotent. Inactive specs stop serving."""
+        ...
+
+    def set_auth_keys(self, model_id: str, auth_keys: bytes) -> None:
+        """Replace the model's inference keys (revocation reaches the runtime within 60 s)."""
+        ...
+
+    def remove(self, model_id: str) -> None:
+        """Delete the deployment and its key material; no error when there is none."""
+        ...
+
+    def state(self, model_id: str) -> DeploymentState: ...
+
+    def close(self) -> None:
+        """Release what this process holds (local runtimes stop)."""
+        ...
+
+
+class NoDeployer:
+    """Runs nothing: models are stored and listed only (tests, or a store-only install)."""
+
+    def __init__(self, public_url: str) -> None:
+        self._public_url = public_url.rstrip("/")
+
+    def endpoint_url(self, model_id: str) -> str:
+        return f"{self._public_url}/models/{model_id}"
+
+    def apply(self, spec: DeploymentSpec) -> None:
+        return None
+
+    def set_auth_keys(self, model_id: str, auth_keys: bytes) -> None:
+        return None
+
+    def remove(self, model_id: str) -> None:
+        return None
+
+    def state(self, model_id: str) -> DeploymentState:
+        return DeploymentState(phase="Pending", message="no deployer configured")
+
+    def close(self) -> None:
+        return None

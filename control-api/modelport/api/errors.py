@@ -1,0 +1,25 @@
+"""The control API's own refusals, on top of :mod:`modelport.core.errors`."""
+
+from __future__ import annotations
+
+from modelport.core.errors import Forbidden, ModelportError, NotReady
+
+
+class StorageFailed(ModelportError):
+    """The artifact store refused or vanished mid-write: nothing was kept, the client may retry."""
+
+    status = 500
+    code = "storage_failed"
+
+
+class ModelsLimitReached(Forbidden):
+    code = "models_limit_reached"
+
+
+class DatabaseUnavailable(NotReady):
+    code = "database_unavailable"
+
+
+class DeployFailed(ModelportError):
+    status = 500
+    code = "deploy_failed"

@@ -1,0 +1,228 @@
+"""The API's request and response shapes (camelCase on the wire), kept apart from the tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from modelport.api.db.tables import ModelStatus, Role, Subscription
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+class ErrorDetail(CamelModel):
+    code: str
+    message: str
+    details: Any = None
+    timestamp: str
+
+
+class ErrorResponse(CamelModel):
+    error: ErrorDetail
+
+
+# --- users and auth ---------------------------------------------------------------------------
+
+
+class SignupRequest(CamelModel):
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    password: str = Field(min_length=8, max_length=1024)
+
+
+class LoginRequest(CamelModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+
+
+class TokenResponse(CamelModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class RateLimits(CamelModel):
+    requests_per_minute: int
+    models_limit: int
+
+
+class UserPublic(CamelModel):
+    id: str
+    email: str
+    role: Role
+    subscription: Subscription
+    rate_limits: RateLimits
+    created_at: datetime
+
+
+class UserList(CamelModel):
+    items: list[UserPublic]
+    total: int
+
+
+class UserAdminUpdate(CamelModel):
+    role: Role | None = None
+    subscription: Subscription | None = None
+    requests_per_minute: int | None = Field(default=None, ge=0, le=1_000_000)
+    models_limit: int | None = Field(default=None, ge=0, le=100_000)
+
+
+class KeyCreate(CamelModel):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class KeyPublic(CamelModel):
+    id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyPublic):
+    key: str
+    """The whole key, shown this once."""
+
+
+# --- models -------------------------------------------------------------------------------------
+
+
+class DeploymentSettings(CamelModel):
+    """How a model runs; each field can be changed with ``PATCH /api/v1/models/{id}``."""
+
+    replicas: int = Field(default=1, ge=0, le=100)
+    min_replicas: int = Field(default=1, ge=0, le=100)
+    max_replicas: int = Field(default=3, ge=1, le=100)
+    target_utilization: int = Field(default=70, ge=1, le=100)
+    gpu_count: int = Field(default=0, ge=0, le=16)
+    cpu: str | None = Field(default=None, pattern=r"^[0-9]+(\.[0-9]+)?m?$", max_length=16)
+    memory: str | None = Field(
+        default=None, pattern=r"^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$", max_length=16
+    )
+    auth_required: bool = True
+    rate_limit_per_minute: int | None = Field(default=None, ge=0, le=1_000_000)
+    """Per-key inference limit; none: the owner's ``requestsPerMinute``."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> DeploymentSettings:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("minReplicas must not exceed maxReplicas")
+        return self
+
+
+class UploadResponse(CamelModel):
+    model_id: str
+    endpoint_url: str
+    status: Literal["success", "error"]
+    message: str
+
+
+class ModelMetadata(CamelModel):
+    """The seed's ModelMetadata, plus version and deployment state."""
+
+    id: str
+    name: str
+    description: str
+    user_id: str
+    file_format: str
+    file_path: str
+    """URI of the active version's encrypted artifact."""
+    endpoint_url: str
+    created_at: datetime
+    last_used: datetime | None
+    request_count: int
+    status: ModelStatus
+    version: int
+    phase: str
+    """Deployment phase: Pending, Deploying, Ready, Failed, Inactive."""
+    settings: DeploymentSettings
+
+
+class ModelList(CamelModel):
+    items: list[ModelMetadata]
+    total: int
+    limit: int
+    offset: int
+
+
+class ModelUpdate(CamelModel):
+    description: str | None = Field(default=None, max_length=10_000)
+    status: ModelStatus | None = None
+    settings: DeploymentSettings | None = None
+
+
+class VersionPublic(CamelModel):
+    number: int
+    created_at: datetime
+    original_name: str
+    size: int
+    sha256: str
+    format: str
+    active: bool
+
+
+class VersionList(CamelModel):
+    items: list[VersionPublic]
+
+
+class RollbackRequest(CamelModel):
+    version: int = Field(ge=1)
+
+
+# --- usage --------------------------------------------------------------------------------------
+
+
+class Window(CamelModel):
+    start: datetime
+    end: datetime
+
+
+class Latency(CamelModel):
+    p50: float | None = None
+    p90: float | None = None
+    p99: float | None = None
+
+
+class UsageReport(CamelModel):
+    """What a runtime POSTs every few seconds (docs/contracts.md); counts are deltas."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    model: str = Field(max_length=64)
+    window: Window
+    requests: int = Field(ge=0)
+    errors: int = Field(ge=0)
+    latency_ms: Latency = Field(default_factory=Latency)
+    last_used: datetime | None = None
+    by_key: dict[str, int] = Field(default_factory=dict)
+
+
+class UsageBucket(CamelModel):
+    start: datetime
+    end: datetime
+    requests: int
+    errors: int
+    latency_ms: Latency
+
+
+class UsageSummary(CamelModel):
+    model_id: str
+    window: Window
+    requests: int
+    errors: int
+    latency_ms: Latency
+    """Request-weighted mean of the runtimes' per-report percentiles (p99: their maximum)."""
+    request_count: int
+    last_used: datetime | None
+    buckets: list[UsageBucket]
+
+
+class Health(CamelModel):
+    status: Literal["ok"]

@@ -1,0 +1,130 @@
+"""The control API's settings: one class, read once in ``main()`` (or by ``modelport up``).
+
+Every field is an environment variable with the prefix ``MODELPORT_API_`` (``MODELPORT_API_DATABASE_URL``).
+The defaults are the embedded ones ``modelport up`` uses; ``environment=production`` refuses them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from modelport.core.crypto import DATA_KEY_BYTES, MasterKey
+
+#: The JWT secret every development install shares; production refuses it.
+PLACEHOLDER_SECRET = "modelport-development-secret-change-me"  # noqa: S105
+
+
+class SubscriptionLimits(BaseModel):
+    """Per-subscription defaults given to new users (admins can change each user's limits)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests_per_minute: int = Field(ge=0)
+    """Control-API requests per minute, and each inference key's per-minute limit (0 = unlimited)."""
+    models_limit: int = Field(ge=0)
+    """How many models a user may own at once."""
+
+
+class ApiSettings(BaseSettings):
+    """Settings of one control-API process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MODELPORT_API_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    environment: Literal["development", "production"] = "development"
+    """``production`` refuses embedded defaults: SQLite, the placeholder JWT secret, a missing master key."""
+    database_url: str = "sqlite:///./modelport.db"
+    """SQLAlchemy URL: ``postgresql+psycopg2://...`` in production, SQLite for ``modelport up``."""
+    artifact_uri: str = "file:///tmp/modelport-artifacts"
+    """Where encrypted artifacts go: ``s3://bucket/prefix`` or ``file:///abs/dir``."""
+    s3_endpoint_url: str | None = None
+    """S3-API endpoint (credentials and region from the standard ``AWS_*`` variables)."""
+    master_key: SecretStr | None = None
+    """Base64 of the 32-byte master key that wraps every data key."""
+    master_key_id: str = "mk1"
+    """The id recorded with each wrapped data key (rotate by adding a new id and re-wrapping)."""
+    jwt_secret: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    """HMAC secret signing the short-lived login tokens (at least 32 characters in production)."""
+    jwt_ttl_seconds: int = Field(default=900, ge=60, le=86400)
+    """Lifetime of a login token."""
+    signup: Literal["open", "admin"] = "open"
+    """``open``: anyone may sign up; ``admin``: only admins create users."""
+    max_upload_bytes: int = Field(default=2 << 30, ge=1)
+    """Largest model file accepted; enforced while the upload is read."""
+    spool_dir: Path | None = None
+    """Parent of the private (0700) temporary folders that hold an upload's plaintext while it is
+    scanned; removed on every path. Default: the system temporary folder. Prefer a tmpfs."""
+    public_url: str = "http://127.0.0.1:8000"
+    """The API's own external base URL (endpoint URLs of locally run models are built from it)."""
+    usage_report_url: str | None = None
+    """Where runtimes POST usage reports; default ``{public_url}/api/v1/internal/usage``."""
+    deployer: Literal["local", "kubernetes", "none"] = "local"
+    """How models run: local runtime processes, MLModel resources, or not at all (tests)."""
+    data_dir: Path = Path("./.modelport")
+    """Working folder of the local deployer (per-model key files, logs)."""
+    runtime_command: list[str] = Field(default_factory=list)
+    """Command that starts ``modelport-runtime`` for the local deployer (default: this Python)."""
+    kubernetes_namespace: str = "modelport-models"
+    """Namespace of the MLModel resources and Secrets."""
+    kubernetes_ingress_host: str | None = None
+    """Host name models are published under (``{public}/models/{id}``); none: no ingress."""
+    runtime_image: str | None = None
+    """Runtime image override written into each MLModel (none: the operator's default)."""
+    free: SubscriptionLimits = SubscriptionLimits(requests_per_minute=60, models_limit=5)
+    """Limits of the ``free`` subscription."""
+    premium: SubscriptionLimits = SubscriptionLimits(requests_per_minute=600, models_limit=100)
+    """Limits of the ``premium`` subscription."""
+    oidc_issuer: str | None = None
+    """OpenID Connect issuer URL; set with the client id and secret to enable OIDC login."""
+    oidc_client_id: str | None = None
+    """OpenID Connect client id."""
+    oidc_client_secret: SecretStr | None = None
+    """OpenID Connect client secret."""
+    db_pool_size: int = Field(default=10, ge=1)
+    """Connections kept open per process (PostgreSQL)."""
+
+    @model_validator(mode="after")
+    def _refuse_embedded_defaults(self) -> ApiSettings:
+        self.master()  # a malformed master key fails at start-up, in every environment
+        if self.environment != "production":
+            return self
+        problems: list[str] = []
+        if self.database_url.startswith("sqlite"):
+            problems.append("database_url is SQLite; production needs PostgreSQL")
+        secret = self.jwt_secret.get_secret_value()
+        if secret == PLACEHOLDER_SECRET or len(secret) < 32:
+            problems.append("jwt_secret is the placeholder or shorter than 32 characters")
+        if self.master_key is None:
+            problems.append("master_key is not set")
+        if self.artifact_uri.startswith("file:///tmp"):
+            problems.append("artifact_uri is the embedded default")
+        if problems:
+            raise ValueError("refusing production settings: " + "; ".join(problems))
+        return self
+
+    def master(self) -> MasterKey | None:
+        """The master key, decoded, or None when artifacts are stored with no master key."""
+        if self.master_key is None:
+            return None
+        try:
+            raw = base64.b64decode(self.master_key.get_secret_value(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("master_key is not valid base64") from None
+        if len(raw) != DATA_KEY_BYTES:
+            raise ValueError(f"master_key must decode to {DATA_KEY_BYTES} bytes")
+        return MasterKey(key_id=self.master_key_id, key=raw)
+
+    def limits_for(self, subscription: str) -> SubscriptionLimits:
+        """Default limits of a subscription."""
+        return self.premium if subscription == "premium" else self.free
+
+    def usage_url(self) -> str:
+        """The URL runtimes report usage to."""
+        return self.usage_report_url or f"{self.public_url.rstrip('/')}/api/v1/internal/usage"
