@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from authlib.jose import JoseError, jwt
-
 from modelport.core.errors import Unauthenticated
 
 KEY_PREFIX = "mp"

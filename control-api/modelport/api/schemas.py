@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from modelport.api.db.tables import ModelStatus, Role, Subscription
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
-
-from modelport.api.db.tables import ModelStatus, Role, Subscription
 
 
 class CamelModel(BaseModel):
@@ -44,7 +43,7 @@ class LoginRequest(CamelModel):
 
 class TokenResponse(CamelModel):
     access_token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105
     expires_in: int
 
 

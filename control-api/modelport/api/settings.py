@@ -1,7 +1,8 @@
 """The control API's settings: one class, read once in ``main()`` (or by ``modelport up``).
 
-Every field is an environment variable with the prefix ``MODELPORT_API_`` (``MODELPORT_API_DATABASE_URL``).
-The defaults are the embedded ones ``modelport up`` uses; ``environment=production`` refuses them.
+Every field is an environment variable with the prefix ``MODELPORT_API_``
+(``MODELPORT_API_DATABASE_URL``). The defaults are the embedded ones ``modelport up`` uses;
+``environment=production`` refuses them.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ import binascii
 from pathlib import Path
 from typing import Literal
 
+from modelport.core.crypto import DATA_KEY_BYTES, MasterKey
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from modelport.core.crypto import DATA_KEY_BYTES, MasterKey
 
 #: The JWT secret every development install shares; production refuses it.
 PLACEHOLDER_SECRET = "modelport-development-secret-change-me"  # noqa: S105
@@ -26,7 +26,7 @@ class SubscriptionLimits(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     requests_per_minute: int = Field(ge=0)
-    """Control-API requests per minute, and each inference key's per-minute limit (0 = unlimited)."""
+    """Control-API requests per minute, and each inference key's per-minute limit (0: none)."""
     models_limit: int = Field(ge=0)
     """How many models a user may own at once."""
 
@@ -39,7 +39,8 @@ class ApiSettings(BaseSettings):
     )
 
     environment: Literal["development", "production"] = "development"
-    """``production`` refuses embedded defaults: SQLite, the placeholder JWT secret, a missing master key."""
+    """``production`` refuses the embedded defaults: SQLite, the placeholder JWT secret, no
+    master key."""
     database_url: str = "sqlite:///./modelport.db"
     """SQLAlchemy URL: ``postgresql+psycopg2://...`` in production, SQLite for ``modelport up``."""
     artifact_uri: str = "file:///tmp/modelport-artifacts"

@@ -10,10 +10,9 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from modelport.core.errors import NotReady
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
-
-from modelport.core.errors import NotReady
 
 MIGRATE_HINT = "run `modelport-api migrate` (or `alembic -c control-api/alembic.ini upgrade head`)"
 

@@ -1,1 +1,1 @@
-"""How models run: one :class:`~modelport.api.deployers.base.Deployer` interface, two implementations."""
+"""How models run: one ``Deployer`` interface (``base``), a local and a Kubernetes one."""

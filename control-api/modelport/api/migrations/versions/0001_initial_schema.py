@@ -89,7 +89,7 @@ def upgrade() -> None:
         ),
         sa.Column("endpoint_url", sa.String(length=500), nullable=False),
         sa.Column("active_version", sa.Integer(), nullable=False),
-        sa.Column("settings", sa.JSON(), nullable=False), nullable=False),
+        sa.Column("settings", sa.JSON(), nullable=False),
         sa.Column("request_count", sa.BigInteger(), nullable=False),
         sa.Column("error_count", sa.BigInteger(), nullable=False),
         sa.Column("last_used", sa.DateTime(timezone=True), nullable=True),
