@@ -7,12 +7,11 @@ Every field is an environment variable with the prefix ``MODELPORT_API_``
 
 from __future__ import annotations
 
-import base64
-import binascii
 from pathlib import Path
 from typing import Literal
 
-from modelport.core.crypto import DATA_KEY_BYTES, MasterKey
+from modelport.core.errors import ModelportError
+from modelport.core.keys import KeyRing, parse_key_ring
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -35,7 +34,10 @@ class ApiSettings(BaseSettings):
     """Settings of one control-API process."""
 
     model_config = SettingsConfigDict(
-        env_prefix="MODELPORT_API_", env_nested_delimiter="__", extra="forbid"
+        env_prefix="MODELPORT_API_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        hide_input_in_errors=True,
     )
 
     environment: Literal["development", "production"] = "development"
@@ -47,10 +49,11 @@ class ApiSettings(BaseSettings):
     """Where encrypted artifacts go: ``s3://bucket/prefix`` or ``file:///abs/dir``."""
     s3_endpoint_url: str | None = None
     """S3-API endpoint (credentials and region from the standard ``AWS_*`` variables)."""
-    master_key: SecretStr | None = None
-    """Base64 of the 32-byte master key that wraps every data key."""
-    master_key_id: str = "mk1"
-    """The id recorded with each wrapped data key (rotate by adding a new id and re-wrapping)."""
+    master_keys: SecretStr | None = None
+    """Master keys wrapping the data keys, ``"k1:<base64 32 bytes>,k2:<base64>"``; the last one
+    (or ``master_key_current``) wraps new uploads, the others only unwrap (rotation)."""
+    master_key_current: str | None = None
+    """Id of the master key that wraps new data keys (default: the last one listed)."""
     jwt_secret: SecretStr = SecretStr(PLACEHOLDER_SECRET)
     """HMAC secret signing the short-lived login tokens (at least 32 characters in production)."""
     jwt_ttl_seconds: int = Field(default=900, ge=60, le=86400)
@@ -93,7 +96,10 @@ class ApiSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_embedded_defaults(self) -> ApiSettings:
-        self.master()  # a malformed master key fails at start-up, in every environment
+        try:
+            self.key_ring()  # a malformed master key fails at start-up, in every environment
+        except ModelportError as exc:
+            raise ValueError(exc.message) from None
         if self.environment != "production":
             return self
         problems: list[str] = []
@@ -102,25 +108,19 @@ class ApiSettings(BaseSettings):
         secret = self.jwt_secret.get_secret_value()
         if secret == PLACEHOLDER_SECRET or len(secret) < 32:
             problems.append("jwt_secret is the placeholder or shorter than 32 characters")
-        if self.master_key is None:
-            problems.append("master_key is not set")
+        if self.master_keys is None:
+            problems.append("master_keys is not set")
         if self.artifact_uri.startswith("file:///tmp"):
             problems.append("artifact_uri is the embedded default")
         if problems:
             raise ValueError("refusing production settings: " + "; ".join(problems))
         return self
 
-    def master(self) -> MasterKey | None:
-        """The master key, decoded, or None when artifacts are stored with no master key."""
-        if self.master_key is None:
+    def key_ring(self) -> KeyRing | None:
+        """The master-key ring, or None when none is configured."""
+        if self.master_keys is None:
             return None
-        try:
-            raw = base64.b64decode(self.master_key.get_secret_value(), validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("master_key is not valid base64") from None
-        if len(raw) != DATA_KEY_BYTES:
-            raise ValueError(f"master_key must decode to {DATA_KEY_BYTES} bytes")
-        return MasterKey(key_id=self.master_key_id, key=raw)
+        return parse_key_ring(self.master_keys.get_secret_value(), self.master_key_current)
 
     def limits_for(self, subscription: str) -> SubscriptionLimits:
         """Default limits of a subscription."""

@@ -54,6 +54,10 @@ class Deployer(Protocol):
 
     def state(self, model_id: str) -> DeploymentState: ...
 
+    def states(self, model_ids: list[str]) -> dict[str, DeploymentState]:
+        """States of several models at once (one call for a page of the model list)."""
+        ...
+
     def close(self) -> None:
         """Release what this process holds (local runtimes stop)."""
         ...
@@ -79,6 +83,9 @@ class NoDeployer:
 
     def state(self, model_id: str) -> DeploymentState:
         return DeploymentState(phase="Pending", message="no deployer configured")
+
+    def states(self, model_ids: list[str]) -> dict[str, DeploymentState]:
+        return {m: self.state(m) for m in model_ids}
 
     def close(self) -> None:
         return None

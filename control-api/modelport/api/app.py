@@ -1,0 +1,250 @@
+"""The application factory: ``create_app(settings)`` builds one control API."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from modelport.api.context import AppContext
+from modelport.api.db.session import Database
+from modelport.api.deployers.base import Deployer, NoDeployer
+from modelport.api.errors import DatabaseUnavailable
+from modelport.api.metrics import Metrics
+from modelport.api.ratelimit import RateLimiter
+from modelport.api.routes import admin, auth, health, internal, keys, models
+from modelport.api.settings import ApiSettings
+from modelport.core.errors import ModelportError, error_body
+from modelport.core.storage import ArtifactStore, FileStore, S3Options, S3Store
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_input",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
+
+
+def open_store(settings: ApiSettings) -> ArtifactStore:
+    """The artifact store ``artifact_uri`` names: ``s3://bucket/prefix`` or ``file:///dir``."""
+    parts = urlsplit(settings.artifact_uri)
+    if parts.scheme == "s3":
+        options = S3Options(endpoint_url=settings.s3_endpoint_url)
+        return S3Store(parts.netloc, prefix=parts.path.strip("/"), options=options)
+    if parts.scheme == "file":
+        return FileStore(parts.path)
+    raise ValueError(f"artifact_uri must be s3:// or file://, not {settings.artifact_uri!r}")
+
+
+def make_deployer(settings: ApiSettings) -> Deployer:
+    if settings.deployer == "local":
+        from modelport.api.deployers.local import LocalDeployer
+
+        return LocalDeployer.from_settings(settings)
+    if settings.deployer == "kubernetes":
+        from modelport.api.deployers.kubernetes import KubernetesDeployer
+
+        return KubernetesDeployer.from_settings(settings)
+    return NoDeployer(settings.public_url)
+
+
+def create_app(
+    settings: ApiSettings,
+    *,
+    deployer: Deployer | None = None,
+    store: ArtifactStore | None = None,
+    db: Database | None = None,
+) -> FastAPI:
+    """Build the control API. Refuses to start on an unmigrated database or without master keys."""
+    ring = settings.key_ring()
+    if ring is None:
+        raise ValueError("master_keys is not set: the API cannot encrypt artifacts without one")
+    ctx = AppContext(
+        settings=settings,
+        db=db or Database(settings.database_url, pool_size=settings.db_pool_size),
+        store=store or open_store(settings),
+        deployer=deployer or make_deployer(settings),
+        keys=ring,
+        limiter=RateLimiter(),
+        metrics=Metrics(),
+    )
+    app = FastAPI(
+        title="Modelport control API",
+        version="0.1.0",
+        lifespan=_lifespan(ctx),
+        responses={400: {"model": _error_model()}},
+    )
+    app.state.ctx = ctx
+    for router in (auth.router, keys.router, models.router, admin.router, internal.router):
+        app.include_router(router)
+    app.include_router(health.router)
+    mount = getattr(ctx.deployer, "mount", None)
+    if callable(mount):
+        mount(app)
+    _install_error_handlers(app)
+    app.add_middleware(_MetricsMiddleware, metrics=ctx.metrics)
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _error_model() -> Any:
+    from modelport.api.schemas import ErrorResponse
+
+    return ErrorResponse
+
+
+def _lifespan(ctx: AppContext) -> Callable[[FastAPI], Any]:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(ctx.db.ensure_migrated)
+        start = getattr(ctx.deployer, "start", None)
+        if callable(start):
+            await run_in_threadpool(start, ctx)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(ctx.deployer.close)
+            ctx.db.dispose()
+
+    return lifespan
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+def _json(
+    status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ModelportError)
+    async def modelport_error(_r: Request, exc: ModelportError) -> JSONResponse:
+        headers = dict(exc.headers)
+        if exc.status == 401:
+            headers.setdefault("WWW-Authenticate", "Bearer")
+        return _json(exc.status, exc.body(), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_r: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        return _json(400, error_body("validation_error", "the request is not valid", details))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_r: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return _json(exc.status_code, error_body(code, str(exc.detail)), exc.headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(_r: Request, _exc: ClientDisconnect) -> JSONResponse:
+        return _json(400, error_body("client_disconnected", "the client closed the request"))
+
+    async def database_down(_r: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", type(exc).__name__)
+        err = DatabaseUnavailable(
+            "the database is unavailable; retry in a few seconds",
+            headers={"Retry-After": "5"},
+        )
+        return _json(err.status, err.body(), err.headers)
+
+    app.add_exception_handler(OperationalError, database_down)
+    app.add_exception_handler(DisconnectionError, database_down)
+    app.add_exception_handler(PoolTimeout, database_down)
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(r: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return await database_down(r, exc)
+        return await unexpected(r, exc)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_r: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error", exc_info=exc)
+        return _json(
+            500,
+            error_body("internal_error", "an unexpected error occurred; retry in a few seconds"),
+        )
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """The schema, with validation errors documented as 400 ErrorResponse (what the API sends)."""
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                responses = operation.get("responses", {})
+                responses.pop("422", None)
+                responses.setdefault(
+                    "400",
+                    {
+                        "description": "Bad request",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ErrorResponse"}
+                            }
+                        },
+                    },
+                )
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        app.openapi_schema = schema
+        return schema
+
+    return build
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+class _MetricsMiddleware:
+    """Counts requests by route template and status; times them. Pure ASGI (streams untouched)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)

@@ -1,0 +1,31 @@
+"""What one API process holds: settings, database, artifact store, deployer, limiter, metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from modelport.api.db.session import Database
+from modelport.api.deployers.base import Deployer
+from modelport.api.metrics import Metrics
+from modelport.api.ratelimit import RateLimiter
+from modelport.api.settings import ApiSettings
+from modelport.core.keys import KeyRing
+from modelport.core.storage import ArtifactStore
+
+
+@dataclass
+class AppContext:
+    settings: ApiSettings
+    db: Database
+    store: ArtifactStore
+    deployer: Deployer
+    keys: KeyRing
+    limiter: RateLimiter
+    metrics: Metrics
+
+    def usage_token(self, model_id: str) -> str:
+        """The bearer token a model's runtime reports usage with (derived, never stored)."""
+        secret = self.settings.jwt_secret.get_secret_value().encode()
+        return hmac.new(secret, f"usage:{model_id}".encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,29 @@
+"""Sign-up, login and the caller's own account."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from modelport.api.deps import Ctx, CurrentUser, OptionalUser, SessionDep
+from modelport.api.schemas import LoginRequest, SignupRequest, TokenResponse, UserPublic
+from modelport.api.services import users
+
+router = APIRouter(prefix="/api/v1", tags=["users"])
+
+
+@router.post("/auth/signup", status_code=201)
+def signup(body: SignupRequest, session: SessionDep, ctx: Ctx, caller: OptionalUser) -> UserPublic:
+    user = users.signup(
+        session, settings=ctx.settings, email=body.email, password=body.password, caller=caller
+    )
+    return users.public(user)
+
+
+@router.post("/auth/login")
+def login(body: LoginRequest, session: SessionDep, ctx: Ctx) -> TokenResponse:
+    token = users.login(session, settings=ctx.settings, email=body.email, password=body.password)
+    return TokenResponse(access_token=token, expires_in=ctx.settings.jwt_ttl_seconds)
+
+
+@router.get("/users/me")
+def me(session: SessionDep, caller: CurrentUser) -> UserPublic:
+    return users.public(users.get_self(session, caller=caller))

@@ -1,0 +1,126 @@
+"""Upload, list, read, change and delete models; versions and rollback; usage."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from modelport.api.db.tables import ModelStatus
+from modelport.api.deps import Ctx, CurrentUser, SessionDep
+from modelport.api.schemas import (
+    ErrorResponse,
+    ModelList,
+    ModelMetadata,
+    ModelUpdate,
+    RollbackRequest,
+    UploadResponse,
+    UsageSummary,
+    VersionList,
+)
+from modelport.api.services import models, upload, usage
+from starlette.concurrency import run_in_threadpool
+
+router = APIRouter(prefix="/api/v1/models", tags=["models"])
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "modelName"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "modelName": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "description": {"type": "string", "maxLength": 10000},
+                    },
+                }
+            }
+        },
+    }
+}
+_UPLOAD_ERRORS: dict[int | str, dict[str, object]] = {
+    s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 413, 429, 500, 503)
+}
+
+
+@router.post("", status_code=201, openapi_extra=_UPLOAD_BODY, responses=_UPLOAD_ERRORS)
+async def upload_model(request: Request, ctx: Ctx, caller: CurrentUser) -> UploadResponse:
+    await run_in_threadpool(upload.precheck, ctx, caller=caller)
+    received = await upload.receive(
+        request, max_file=ctx.settings.max_upload_bytes, spool_dir=ctx.settings.spool_dir
+    )
+    try:
+        return await run_in_threadpool(upload.create_model, ctx, caller=caller, upload=received)
+    finally:
+        received.discard()
+
+
+@router.post("/{model_id}/versions", status_code=201, openapi_extra=_UPLOAD_BODY)
+async def upload_version(
+    model_id: str, request: Request, ctx: Ctx, caller: CurrentUser
+) -> UploadResponse:
+    received = await upload.receive(
+        request, max_file=ctx.settings.max_upload_bytes, spool_dir=ctx.settings.spool_dir
+    )
+    try:
+        return await run_in_threadpool(
+            upload.add_version, ctx, caller=caller, model_id=model_id, upload=received
+        )
+    finally:
+        received.discard()
+
+
+@router.get("")
+def list_models(
+    session: SessionDep,
+    ctx: Ctx,
+    caller: CurrentUser,
+    status: ModelStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ModelList:
+    return models.list_models(
+        session, ctx=ctx, caller=caller, status=status, limit=limit, offset=offset
+    )
+
+
+@router.get("/{model_id}")
+def get_model(model_id: str, session: SessionDep, ctx: Ctx, caller: CurrentUser) -> ModelMetadata:
+    return models.get_model(session, ctx=ctx, caller=caller, model_id=model_id)
+
+
+@router.patch("/{model_id}")
+def update_model(
+    model_id: str, body: ModelUpdate, session: SessionDep, ctx: Ctx, caller: CurrentUser
+) -> ModelMetadata:
+    return models.update_model(session, ctx=ctx, caller=caller, model_id=model_id, change=body)
+
+
+@router.delete("/{model_id}", status_code=204)
+def delete_model(model_id: str, session: SessionDep, ctx: Ctx, caller: CurrentUser) -> Response:
+    models.delete_model(session, ctx=ctx, caller=caller, model_id=model_id)
+    return Response(status_code=204)
+
+
+@router.get("/{model_id}/versions")
+def list_versions(model_id: str, session: SessionDep, caller: CurrentUser) -> VersionList:
+    return models.list_versions(session, caller=caller, model_id=model_id)
+
+
+@router.post("/{model_id}/rollback")
+def rollback(
+    model_id: str, body: RollbackRequest, session: SessionDep, ctx: Ctx, caller: CurrentUser
+) -> ModelMetadata:
+    return models.rollback(session, ctx=ctx, caller=caller, model_id=model_id, version=body.version)
+
+
+@router.get("/{model_id}/usage")
+def model_usage(
+    model_id: str,
+    session: SessionDep,
+    caller: CurrentUser,
+    window: Annotated[str, Query(pattern="^(1h|24h|7d|30d)$")] = "24h",
+) -> UsageSummary:
+    return usage.summary(session, caller=caller, model_id=model_id, window=window)

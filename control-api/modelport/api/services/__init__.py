@@ -1,0 +1,1 @@
+"""Services: keyword-only functions over a session; they raise ``ModelportError`` subclasses."""

@@ -1,0 +1,247 @@
+"""Model lifecycle: list, get, update, delete, versions and rollback; deployment specs.
+
+Every lookup is owner-only: another user's model answers 404 exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from modelport.api.context import AppContext
+from modelport.api.db.tables import Model, ModelStatus, ModelVersion, StoredArtifact
+from modelport.api.deployers.base import DeploymentSpec, DeploymentState
+from modelport.api.errors import DeployFailed
+from modelport.api.schemas import (
+    DeploymentSettings,
+    ModelList,
+    ModelMetadata,
+    ModelUpdate,
+    VersionList,
+    VersionPublic,
+)
+from modelport.api.services import audit, keys
+from modelport.api.services.users import Principal
+from modelport.core.crypto import WrappedKey
+from modelport.core.errors import ModelportError, NotFound
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+
+def new_model_id() -> str:
+    """A model id that is also a valid Kubernetes name (lowercase, starts with a letter)."""
+    return "m" + secrets.token_hex(8)
+
+
+def owned(session: Session, *, caller: Principal, model_id: str) -> Model:
+    model = session.get(Model, model_id)
+    if model is None or model.owner_id != caller.id:
+        raise NotFound(f"no model {model_id}", details={"modelId": model_id})
+    return model
+
+
+def active_artifact(session: Session, model: Model) -> StoredArtifact:
+    artifact = session.scalar(_artifact_of(model.id, model.active_version))
+    if artifact is None:  # pragma: no cover - the schema guarantees one
+        raise NotFound(f"model {model.id} has no version {model.active_version}")
+    return artifact
+
+
+def _artifact_of(model_id: str, number: int) -> Select[StoredArtifact]:
+    return (
+        select(StoredArtifact)
+        .join(ModelVersion, StoredArtifact.version_id == ModelVersion.id)
+        .where(ModelVersion.model_id == model_id, ModelVersion.number == number)
+    )
+
+
+def public(
+    model: Model, *, file_path: str, state: DeploymentState | None, endpoint_url: str | None = None
+) -> ModelMetadata:
+    phase = "Inactive" if model.status is not ModelStatus.ACTIVE else (state or _UNKNOWN).phase
+    return ModelMetadata(
+        id=model.id,
+        name=model.name,
+        description=model.description,
+        user_id=model.owner_id,
+        file_format=model.format,
+        file_path=file_path,
+        endpoint_url=endpoint_url or (state.url if state and state.url else model.endpoint_url),
+        created_at=model.created_at,
+        last_used=model.last_used,
+        request_count=model.request_count,
+        status=model.status,
+        version=model.active_version,
+        phase=phase,
+        settings=DeploymentSettings.model_validate(model.settings),
+    )
+
+
+_UNKNOWN = DeploymentState(phase="Pending")
+
+
+def get_model(
+    session: Session, *, ctx: AppContext, caller: Principal, model_id: str
+) -> ModelMetadata:
+    model = owned(session, caller=caller, model_id=model_id)
+    artifact = active_artifact(session, model)
+    return public(model, file_path=artifact.storage_uri, state=ctx.deployer.state(model.id))
+
+
+def list_models(
+    session: Session,
+    *,
+    ctx: AppContext,
+    caller: Principal,
+    status: ModelStatus | None,
+    limit: int,
+    offset: int,
+) -> ModelList:
+    """One page of the caller's models, newest first."""
+    where = [Model.owner_id == caller.id]
+    if status is not None:
+        where.append(Model.status == status)
+    total = session.scalar(select(func.count()).select_from(Model).where(*where)) or 0
+    rows = session.execute(
+        select(Model, StoredArtifact.storage_uri)
+        .join(
+            ModelVersion,
+            (ModelVersion.model_id == Model.id) & (ModelVersion.number == Model.active_version),
+        )
+        .join(StoredArtifact, StoredArtifact.version_id == ModelVersion.id)
+        .where(*where)
+        .order_by(Model.created_at.desc(), Model.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    states = ctx.deployer.states([m.id for m, _ in rows]) if rows else {}
+    items = [public(m, file_path=uri, state=states.get(m.id)) for m, uri in rows]
+    return ModelList(items=items, total=total, limit=limit, offset=offset)
+
+
+def deployment_spec(session: Session, *, ctx: AppContext, model: Model) -> DeploymentSpec:
+    """What the deployer needs to run the model's active version (the data key unwrapped)."""
+    artifact = active_artifact(session, model)
+    settings = DeploymentSettings.model_validate(model.settings)
+    if artifact.wrapped_data_key is None:  # pragma: no cover - every upload wraps its key
+        raise DeployFailed(f"model {model.id} has no data key")
+    data_key = ctx.keys.unwrap(WrappedKey.decode(artifact.wrapped_data_key))
+    return DeploymentSpec(
+        model_id=model.id,
+        owner_id=model.owner_id,
+        format=artifact.format,
+        version=model.active_version,
+        artifact_uri=artifact.storage_uri,
+        sha256=artifact.sha256,
+        size=artifact.size,
+        data_key=data_key,
+        auth_keys=keys.auth_keys_document(session, user_id=model.owner_id, settings=settings),
+        usage_token=ctx.usage_token(model.id),
+        settings=settings,
+        active=model.status is ModelStatus.ACTIVE,
+    )
+
+
+def deploy(session: Session, *, ctx: AppContext, model: Model) -> None:
+    """Apply the model's deployment; a deployer failure becomes a 500 that leaves the DB as was."""
+    spec = deployment_spec(session, ctx=ctx, model=model)
+    try:
+        ctx.deployer.apply(spec)
+    except ModelportError:
+        raise
+    except Exception as exc:
+        log.exception("deploying %s failed", model.id)
+        raise DeployFailed(
+            f"could not deploy model {model.id}; nothing was changed, retry in a minute",
+            details={"modelId": model.id},
+        ) from exc
+
+
+def update_model(
+    session: Session, *, ctx: AppContext, caller: Principal, model_id: str, change: ModelUpdate
+) -> ModelMetadata:
+    model = owned(session, caller=caller, model_id=model_id)
+    if change.description is not None:
+        model.description = change.description
+    if change.status is not None:
+        model.status = change.status
+    if change.settings is not None:
+        model.settings = change.settings.model_dump(mode="json")
+    audit.record(
+        session,
+        actor_id=caller.id,
+        action="model.update",
+        target=model.id,
+        details=change.model_dump(mode="json", exclude_none=True, by_alias=True),
+    )
+    session.flush()
+    deploy(session, ctx=ctx, model=model)
+    session.commit()
+    return get_model(session, ctx=ctx, caller=caller, model_id=model_id)
+
+
+def delete_model(session: Session, *, ctx: AppContext, caller: Principal, model_id: str) -> None:
+    """Remove the deployment (and its key material), every stored artifact, then the rows."""
+    model = owned(session, caller=caller, model_id=model_id)
+    ctx.deployer.remove(model.id)
+    storage_keys = session.scalars(
+        select(StoredArtifact.storage_key)
+        .join(ModelVersion, StoredArtifact.version_id == ModelVersion.id)
+        .where(ModelVersion.model_id == model.id)
+    ).all()
+    for key in storage_keys:
+        ctx.store.delete(key)
+    session.delete(model)
+    audit.record(session, actor_id=caller.id, action="model.delete", target=model_id)
+    session.commit()
+
+
+def list_versions(session: Session, *, caller: Principal, model_id: str) -> VersionList:
+    model = owned(session, caller=caller, model_id=model_id)
+    rows = session.execute(
+        select(ModelVersion, StoredArtifact)
+        .join(StoredArtifact, StoredArtifact.version_id == ModelVersion.id)
+        .where(ModelVersion.model_id == model.id)
+        .order_by(ModelVersion.number)
+    ).all()
+    return VersionList(
+        items=[
+            VersionPublic(
+                number=v.number,
+                created_at=v.created_at,
+                original_name=a.original_name,
+                size=a.size,
+                sha256=a.sha256,
+                format=a.format,
+                active=v.number == model.active_version,
+            )
+            for v, a in rows
+        ]
+    )
+
+
+def rollback(
+    session: Session, *, ctx: AppContext, caller: Principal, model_id: str, version: int
+) -> ModelMetadata:
+    """Make an earlier (or later) stored version the active one; rolls out like an upload."""
+    model = owned(session, caller=caller, model_id=model_id)
+    if session.scalar(_artifact_of(model.id, version)) is None:
+        raise NotFound(
+            f"model {model_id} has no version {version}",
+            details={"modelId": model_id, "version": version},
+        )
+    previous = model.active_version
+    model.active_version = version
+    audit.record(
+        session,
+        actor_id=caller.id,
+        action="model.rollback",
+        target=model.id,
+        details={"from": previous, "to": version},
+    )
+    session.flush()
+    deploy(session, ctx=ctx, model=model)
+    session.commit()
+    return get_model(session, ctx=ctx, caller=caller, model_id=model_id)

@@ -1,0 +1,119 @@
+"""Usage: runtimes report counters (docs/contracts.md); owners read counts and latencies."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime, timedelta
+
+from modelport.api.context import AppContext
+from modelport.api.db.tables import ApiKey, Model, UsageWindow
+from modelport.api.schemas import Latency, UsageBucket, UsageReport, UsageSummary, Window
+from modelport.api.services.models import owned
+from modelport.api.services.users import Principal
+from modelport.core.errors import BadInput, Unauthenticated
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+#: Windows the usage endpoint accepts, and the bucket width of each.
+WINDOWS: dict[str, tuple[timedelta, timedelta]] = {
+    "1h": (timedelta(hours=1), timedelta(minutes=5)),
+    "24h": (timedelta(hours=24), timedelta(hours=1)),
+    "7d": (timedelta(days=7), timedelta(days=1)),
+    "30d": (timedelta(days=30), timedelta(days=1)),
+}
+
+
+def record_report(session: Session, *, ctx: AppContext, token: str, report: UsageReport) -> None:
+    """Store one report: the model's token must match; counts add to the model's totals."""
+    expected = ctx.usage_token(report.model)
+    model = session.get(Model, report.model)
+    if not hmac.compare_digest(expected.encode(), token.encode()) or model is None:
+        raise Unauthenticated("invalid usage token")
+    if report.window.end < report.window.start:
+        raise BadInput("window.end is before window.start")
+    if report.requests == 0 and report.errors == 0:
+        return
+    session.add(
+        UsageWindow(
+            model_id=model.id,
+            window_start=report.window.start,
+            window_end=report.window.end,
+            requests=report.requests,
+            errors=report.errors,
+            p50_ms=report.latency_ms.p50,
+            p90_ms=report.latency_ms.p90,
+            p99_ms=report.latency_ms.p99,
+        )
+    )
+    session.execute(
+        update(Model)
+        .where(Model.id == model.id)
+        .values(
+            request_count=Model.request_count + report.requests,
+            error_count=Model.error_count + report.errors,
+        )
+    )
+    last_used = report.last_used or report.window.end
+    if model.last_used is None or last_used > model.last_used:
+        model.last_used = last_used
+    if report.by_key:
+        session.execute(
+            update(ApiKey)
+            .where(ApiKey.id.in_(list(report.by_key)), ApiKey.user_id == model.owner_id)
+            .values(last_used_at=last_used)
+        )
+    session.commit()
+
+
+def summary(session: Session, *, caller: Principal, model_id: str, window: str) -> UsageSummary:
+    """Counts and latency percentiles over the last ``window``, with a series of buckets."""
+    if window not in WINDOWS:
+        raise BadInput(f"window must be one of {', '.join(WINDOWS)}", details={"window": window})
+    model = owned(session, caller=caller, model_id=model_id)
+    span, width = WINDOWS[window]
+    end = datetime.now(UTC)
+    start = end - span
+    rows = session.scalars(
+        select(UsageWindow)
+        .where(UsageWindow.model_id == model.id, UsageWindow.window_end > start)
+        .order_by(UsageWindow.window_end)
+    ).all()
+    buckets: dict[int, list[UsageWindow]] = {}
+    for row in rows:
+        buckets.setdefault(int((row.window_end - start) / width), []).append(row)
+    series = [
+        UsageBucket(
+            start=start + width * i,
+            end=min(end, start + width * (i + 1)),
+            requests=sum(r.requests for r in group),
+            errors=sum(r.errors for r in group),
+            latency_ms=_combine(group),
+        )
+        for i, group in sorted(buckets.items())
+    ]
+    return UsageSummary(
+        model_id=model.id,
+        window=Window(start=start, end=end),
+        requests=sum(r.requests for r in rows),
+        errors=sum(r.errors for r in rows),
+        latency_ms=_combine(list(rows)),
+        request_count=model.request_count,
+        last_used=model.last_used,
+        buckets=series,
+    )
+
+
+def _combine(rows: list[UsageWindow]) -> Latency:
+    """Request-weighted mean of per-report p50 and p90; the largest p99 (a conservative bound)."""
+
+    def weighted(values: list[tuple[float | None, int]]) -> float | None:
+        pairs = [(v, w) for v, w in values if v is not None and w > 0]
+        total = sum(w for _, w in pairs)
+        return round(sum(v * w for v, w in pairs) / total, 3) if total else None
+
+    p99s = [r.p99_ms for r in rows if r.p99_ms is not None]
+    return Latency(
+        p50=weighted([(r.p50_ms, r.requests) for r in rows]),
+        p90=weighted([(r.p90_ms, r.requests) for r in rows]),
+        p99=max(p99s) if p99s else None,
+    )
