@@ -1,0 +1,74 @@
+{{/*
+The control API's settings (modelport.api.settings.ApiSettings) as MODELPORT_API_* variables.
+Secrets come from Secrets by reference and never appear in the rendered manifest.
+*/}}
+{{- define "modelport.api.env" -}}
+{{- $api := .Values.api -}}
+- name: MODELPORT_API_ENVIRONMENT
+  value: production
+- name: MODELPORT_API_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "database.existingSecret must name the Secret holding the PostgreSQL URL" .Values.database.existingSecret }}
+      key: {{ .Values.database.secretKey }}
+- name: MODELPORT_API_DB_POOL_SIZE
+  value: {{ $api.dbPoolSize | quote }}
+- name: MODELPORT_API_MASTER_KEYS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "modelport.masterKey.secretName" . }}
+      key: {{ .Values.masterKey.secretKey }}
+{{- with .Values.masterKey.currentKeyId }}
+- name: MODELPORT_API_MASTER_KEY_CURRENT
+  value: {{ . | quote }}
+{{- end }}
+- name: MODELPORT_API_JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ default (include "modelport.componentName" (dict "ctx" . "component" "api")) $api.jwt.existingSecret }}
+      key: {{ $api.jwt.secretKey }}
+- name: MODELPORT_API_JWT_TTL_SECONDS
+  value: {{ $api.jwt.ttlSeconds | quote }}
+- name: MODELPORT_API_SIGNUP
+  value: {{ $api.signup | quote }}
+- name: MODELPORT_API_MAX_UPLOAD_BYTES
+  value: {{ $api.maxUploadBytes | int64 | quote }}
+- name: MODELPORT_API_SPOOL_DIR
+  value: /tmp
+- name: MODELPORT_API_PUBLIC_URL
+  value: {{ include "modelport.api.publicUrl" . | quote }}
+- name: MODELPORT_API_USAGE_REPORT_URL
+  value: {{ include "modelport.api.usageUrl" . | quote }}
+- name: MODELPORT_API_ARTIFACT_URI
+  value: {{ include "modelport.artifactUri" . | quote }}
+{{- with .Values.storage.s3.endpoint }}
+- name: MODELPORT_API_S3_ENDPOINT_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- include "modelport.s3Env" . | nindent 0 }}
+- name: MODELPORT_API_DEPLOYER
+  value: kubernetes
+- name: MODELPORT_API_KUBERNETES_NAMESPACE
+  value: {{ include "modelport.modelsNamespace" . | quote }}
+- name: MODELPORT_API_KUBERNETES_INGRESS_HOST
+  value: {{ .Values.models.ingress.domain | quote }}
+- name: MODELPORT_API_FREE__REQUESTS_PER_MINUTE
+  value: {{ $api.subscriptions.free.requestsPerMinute | quote }}
+- name: MODELPORT_API_FREE__MODELS_LIMIT
+  value: {{ $api.subscriptions.free.modelsLimit | quote }}
+- name: MODELPORT_API_PREMIUM__REQUESTS_PER_MINUTE
+  value: {{ $api.subscriptions.premium.requestsPerMinute | quote }}
+- name: MODELPORT_API_PREMIUM__MODELS_LIMIT
+  value: {{ $api.subscriptions.premium.modelsLimit | quote }}
+{{- if $api.oidc.issuer }}
+- name: MODELPORT_API_OIDC_ISSUER
+  value: {{ $api.oidc.issuer | quote }}
+- name: MODELPORT_API_OIDC_CLIENT_ID
+  value: {{ required "api.oidc.clientId is required with api.oidc.issuer" $api.oidc.clientId | quote }}
+- name: MODELPORT_API_OIDC_CLIENT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "api.oidc.existingSecret is required with api.oidc.issuer" $api.oidc.existingSecret }}
+      key: {{ $api.oidc.secretKey }}
+{{- end }}
+{{- end -}}
