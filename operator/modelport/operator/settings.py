@@ -1,0 +1,153 @@
+"""The operator's settings: environment variables with the prefix ``MODELPORT_OPERATOR_``.
+
+Built once in :func:`modelport.operator.main.main` and passed down; nothing else reads the
+environment. Mappings and lists are given as JSON, e.g.
+``MODELPORT_OPERATOR_INGRESS_ANNOTATIONS='{"cert-manager.io/cluster-issuer": "letsencrypt"}'``.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from modelport.core.formats import Family, ModelFormat
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Routing(enum.StrEnum):
+    HOST = "host"
+    """``https://<model>.<namespace>.<domain>/``"""
+    PATH = "path"
+    """``https://<domain>/<pathPrefix>/<namespace>/<model>/``"""
+
+
+#: Runtime image name per format family (``<registry>/<name>:<tag>``, ``-gpu`` appended for GPU).
+FAMILY_IMAGES: dict[Family, str] = {
+    Family.PICKLE: "runtime-sklearn",
+    Family.ONNX: "runtime-onnx",
+    Family.TORCH: "runtime-torch",
+    Family.HDF5: "runtime-keras",
+}
+
+#: Families whose GPU variant is a different image (sklearn never uses a GPU).
+GPU_FAMILIES = frozenset({Family.ONNX, Family.TORCH, Family.HDF5})
+
+DEFAULT_GPU_TOLERATIONS: list[dict[str, Any]] = [
+    {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+]
+
+
+class OperatorSettings(BaseSettings):
+    """Everything the operator needs to know about the cluster it runs in."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELPORT_OPERATOR_", extra="ignore")
+
+    # --- What to watch -------------------------------------------------------------------------
+    namespaces: list[str] = Field(default_factory=list)
+    """Namespaces to watch; empty means the whole cluster."""
+    namespace: str = "modelport-system"
+    """The operator's own namespace (its leader-election Lease lives here)."""
+    leader_election: bool = True
+    """Hold a Lease before reconciling, so that two replicas never fight."""
+    lease_name: str = "modelport-operator"
+    lease_duration_seconds: int = Field(default=15, ge=5)
+    identity: str | None = None
+    """This replica's holder identity; the pod name (``HOSTNAME``) when unset."""
+    health_port: int | None = 8081
+    """Port of ``/healthz`` (liveness); None turns it off."""
+    workers: int = Field(default=16, ge=1)
+    """Threads for API calls."""
+    retry_delay_seconds: float = Field(default=5.0, gt=0)
+    """Delay before retrying a transient failure."""
+
+    # --- Runtime image -------------------------------------------------------------------------
+    image_registry: str = "ghcr.io/modelport"
+    image_tag: str = "0.1.0"
+    runtime_images: dict[str, str] = Field(default_factory=dict)
+    """Overrides per format (``onnx``) or per format on GPU (``onnx-gpu``)."""
+    image_pull_policy: str = "IfNotPresent"
+    image_pull_secrets: list[str] = Field(default_factory=list)
+
+    # --- Resources and placement ---------------------------------------------------------------
+    default_requests: dict[str, str] = Field(
+        default_factory=lambda: {"cpu": "500m", "memory": "1Gi"}
+    )
+    default_limits: dict[str, str] = Field(default_factory=lambda: {"memory": "2Gi"})
+    tmp_size_limit: str = "2Gi"
+    """Size of the memory-backed /tmp, where decrypted bytes may live."""
+    cpu_node_selector: dict[str, str] = Field(default_factory=dict)
+    gpu_resource: str = "nvidia.com/gpu"
+    gpu_node_selector: dict[str, str] = Field(
+        default_factory=lambda: {"nvidia.com/gpu.present": "true"}
+    )
+    gpu_tolerations: list[dict[str, Any]] = Field(
+        default_factory=lambda: [dict(t) for t in DEFAULT_GPU_TOLERATIONS]
+    )
+    run_as_user: int = 10001
+
+    # --- Ingress -------------------------------------------------------------------------------
+    ingress_domain: str = "models.example.com"
+    routing: Routing = Routing.HOST
+    path_prefix: str = "/models"
+    ingress_class: str | None = "nginx"
+    ingress_annotations: dict[str, str] = Field(default_factory=dict)
+    ingress_tls: bool = True
+    ingress_tls_secret: str | None = None
+    """Shared certificate Secret; per model ``mlmodel-<name>-tls`` when unset."""
+
+    # --- Network policy ------------------------------------------------------------------------
+    network_policy: bool = True
+    ingress_controller_namespace: str = "ingress-nginx"
+    ingress_controller_pod_labels: dict[str, str] = Field(
+        default_factory=lambda: {"app.kubernetes.io/name": "ingress-nginx"}
+    )
+    dns_namespace: str = "kube-system"
+    dns_pod_labels: dict[str, str] = Field(default_factory=lambda: {"k8s-app": "kube-dns"})
+    metrics_namespace: str | None = None
+    """Namespace allowed to scrape the runtime's /metrics; None allows none."""
+    artifact_store_cidrs: list[str] = Field(default_factory=lambda: ["0.0.0.0/0"])
+    """Where the runtime may fetch artifacts from (the S3 endpoint's addresses)."""
+    artifact_store_port: int = 443
+    control_api_namespace: str | None = None
+    """Namespace of the control API, which receives usage reports; None allows no such egress."""
+    control_api_pod_labels: dict[str, str] = Field(
+        default_factory=lambda: {"app.kubernetes.io/component": "api"}
+    )
+    control_api_port: int = 8000
+
+    # --- Artifact store and usage reports ------------------------------------------------------
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_credentials_secret: str | None = None
+    """Secret (in the model's namespace) with ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``."""
+    service_account_annotations: dict[str, str] = Field(default_factory=dict)
+    """Annotations on each model's ServiceAccount, e.g. a workload-identity role."""
+    usage_report_url: str | None = None
+    usage_token_secret: str | None = None
+    """Secret (in the model's namespace) whose key ``token`` authenticates usage reports."""
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _slash(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("path_prefix must start with /")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _tls_secret_for_paths(self) -> OperatorSettings:
+        if self.routing is Routing.PATH and self.ingress_tls and not self.ingress_tls_secret:
+            raise ValueError("path routing with TLS needs ingress_tls_secret (one shared host)")
+        return self
+
+    def runtime_image(self, fmt: ModelFormat, *, gpu: bool) -> str:
+        """The image that serves `fmt`, on a GPU or not."""
+        key = f"{fmt.value}-gpu" if gpu else fmt.value
+        if key in self.runtime_images:
+            return self.runtime_images[key]
+        if gpu and fmt.value in self.runtime_images and fmt.family not in GPU_FAMILIES:
+            return self.runtime_images[fmt.value]
+        name = FAMILY_IMAGES[fmt.family]
+        if gpu and fmt.family in GPU_FAMILIES:
+            name += "-gpu"
+        return f"{self.image_registry}/{name}:{self.image_tag}"
