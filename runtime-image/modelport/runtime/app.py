@@ -1,0 +1,346 @@
+"""HTTP endpoints: Open Inference Protocol v2, KServe v1, ``/predict``, health and metrics.
+
+Endpoint → data plane → model. The inference routes are plain Starlette routes on raw requests:
+orjson in, hand validation against the signature (``codec``), orjson out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from modelport.core.errors import BadInput, ModelportError, NotFound, NotReady, TooLarge, error_body
+from modelport.core.formats import SNIFF_BYTES, sniff
+from modelport.runtime import codec
+from modelport.runtime.artifact import fetch_plaintext
+from modelport.runtime.auth import Authenticator, KeyStore
+from modelport.runtime.dataplane import DataPlane
+from modelport.runtime.loaders import ModelLoadError, ServedModel, load_model
+from modelport.runtime.metrics import CONTENT_TYPE_LATEST, RuntimeMetrics
+from modelport.runtime.settings import RuntimeSettings
+from modelport.runtime.usage import UsageReporter
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+log = logging.getLogger("modelport.runtime")
+
+JSON = "application/json"
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+    return Response(body, status_code=status, media_type=JSON, headers=headers)
+
+
+def error_response(exc: ModelportError) -> Response:
+    return json_response(exc.body(), exc.status, exc.headers or None)
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def load_served_model(settings: RuntimeSettings, metrics: RuntimeMetrics) -> ServedModel:
+    """Fetch, decrypt, verify, load and warm up the configured model (blocking)."""
+    started = time.perf_counter()
+    fetched = fetch_plaintext(settings)
+    found = sniff(fetched.data[:SNIFF_BYTES])
+    if found.family is not settings.format.family:
+        content = found.family.value if found.family else "no model"
+        raise ModelLoadError(
+            f"the artifact is configured as {settings.format.value} "
+            f"({settings.format.family.value}) but its content is {content} "
+            f"({found.detail})"
+        )
+    loaded = time.perf_counter()
+    model = load_model(fetched.data, settings.format)
+    del fetched
+    model.warm_up()
+    done = time.perf_counter()
+    gauge = metrics.load_seconds
+    gauge.labels(settings.model_name, "fetch").set(loaded - started)
+    gauge.labels(settings.model_name, "load").set(done - loaded)
+    gauge.labels(settings.model_name, "total").set(done - started)
+    log.info(
+        "model %r ready (%s, %d inputs, %d outputs) in %.2f s",
+        settings.model_name,
+        model.platform,
+        len(model.signature.inputs),
+        len(model.signature.outputs),
+        done - started,
+    )
+    return model
+
+
+# ---------------------------------------------------------------------------- endpoints
+
+
+class Endpoints:
+    """Route handlers; each is a few lines over the data plane."""
+
+    def __init__(
+        self,
+        *,
+        settings: RuntimeSettings,
+        plane: DataPlane,
+        auth: Authenticator,
+        usage: UsageReporter,
+        metrics: RuntimeMetrics,
+    ) -> None:
+        self.settings = settings
+        self.plane = plane
+        self.auth = auth
+        self.usage = usage
+        self.metrics = metrics
+
+    def inference(self, protocol: str, handler: Handler) -> Handler:
+        """Wrap an inference route: auth, size limit, metrics, usage, one error body."""
+
+        async def wrapped(request: Request) -> Response:
+            started = time.perf_counter()
+            self.metrics.in_flight.inc()
+            key_id: str | None = None
+            error: str | None = None
+            try:
+                key_id = self.auth.check(request.headers)
+                response = await handler(request)
+            except ModelportError as exc:
+                error = exc.code
+                response = error_response(exc)
+            except Exception:
+                log.exception("unexpected error in %s", request.url.path)
+                error = "internal_error"
+                response = json_response(
+                    error_body("internal_error", "the runtime failed unexpectedly; retry shortly"),
+                    500,
+                )
+            finally:
+                self.metrics.in_flight.dec()
+            elapsed = time.perf_counter() - started
+            self.metrics.observe(protocol, response.status_code, elapsed, error)
+            self.usage.record(key_id=key_id, seconds=elapsed, error=error is not None)
+            return response
+
+        return wrapped
+
+    async def body(self, request: Request) -> bytes:
+        limit = self.settings.max_request_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise TooLarge(f"the request body is larger than {limit} bytes")
+        body = await request.body()
+        if len(body) > limit:
+            raise TooLarge(f"the request body is larger than {limit} bytes")
+        return body
+
+    # -- health and metadata
+
+    async def live(self, request: Request) -> Response:
+        return json_response({"live": True})
+
+    async def ready(self, request: Request) -> Response:
+        if not self.plane.ready:
+            return error_response(NotReady("the model is not ready"))
+        return json_response({"ready": True})
+
+    async def model_ready(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name != self.plane.name:
+            return error_response(NotFound(f"no model named {name!r} is served here"))
+        if not self.plane.ready:
+            return error_response(NotReady(f"model {name!r} is not ready"))
+        return json_response({"name": name, "ready": True})
+
+    async def server_metadata(self, request: Request) -> Response:
+        return json_response(self.plane.server_metadata())
+
+    async def model_metadata(self, request: Request) -> Response:
+        try:
+            return json_response(self.plane.model_metadata(request.path_params["name"]))
+        except ModelportError as exc:
+            return error_response(exc)
+
+    async def v1_models(self, request: Request) -> Response:
+        return json_response({"models": [self.plane.name]})
+
+    async def metrics_endpoint(self, request: Request) -> Response:
+        return Response(self.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    # -- inference
+
+    async def v2_infer(self, request: Request) -> Response:
+        model = self.plane.served(request.path_params["name"])
+        body = await self.body(request)
+        head, binary = codec.split_binary(body, request.headers.get(codec.BINARY_HEADER))
+        doc = codec.parse_json(head)
+        inputs, requested, params = codec.decode_v2_inputs(doc, model.signature, binary)
+        names = requested or list(model.signature.output_names)
+        outputs = await self.plane.infer(inputs, names)
+        binary_names = codec.binary_outputs(doc, names, params)
+        payload, json_length = codec.encode_v2_response(
+            model_name=self.plane.name,
+            request_id=doc.get("id"),
+            outputs={n: outputs[n] for n in names},
+            binary_outputs=binary_names,
+        )
+        if json_length is None:
+            return Response(payload, media_type=JSON)
+        headers = {"Inference-Header-Content-Length": str(json_length)}
+        return Response(payload, media_type="application/octet-stream", headers=headers)
+
+    async def v1_predict(self, request: Request) -> Response:
+        model = self.plane.served(request.path_params["name"])
+        doc = codec.parse_json(await self.body(request))
+        if not isinstance(doc, dict) or ("instances" not in doc and "inputs" not in doc):
+            raise BadInput('the request must be {"instances": [...]}')
+        rows = doc["instances"] if "instances" in doc else doc["inputs"]
+        inputs, _ = codec.decode_instances(rows, model.signature)
+        primary = model.primary_output
+        outputs = await self.plane.infer(inputs, [primary])
+        return json_response({"predictions": codec.to_jsonable(outputs[primary])})
+
+    async def predict(self, request: Request) -> Response:
+        started = time.perf_counter()
+        doc = codec.parse_json(await self.body(request))
+        if not isinstance(doc, dict) or "inputData" not in doc:
+            raise BadInput('the request must be {"inputData": ...}')
+        model = self.plane.served(str(doc.get("modelId") or self.plane.name))
+        inputs, single = codec.decode_instances(doc["inputData"], model.signature)
+        primary, confidence = model.primary_output, model.confidence_output
+        wanted = [primary] if confidence is None or confidence == primary else [primary, confidence]
+        outputs = await self.plane.infer(inputs, wanted)
+        result: dict[str, Any] = {"predictions": _rows(outputs[primary], single)}
+        if confidence is not None:
+            scores = outputs[confidence]
+            best = scores.max(axis=-1) if scores.ndim > 1 else scores
+            result["confidence"] = _rows(best.astype(float), single)
+        result["processingTime"] = round((time.perf_counter() - started) * 1000.0, 3)
+        result["status"] = "success"
+        return json_response(result)
+
+
+def _rows(array: Any, single: bool) -> Any:
+    value = codec.to_jsonable(array)
+    if single:
+        return value[0] if isinstance(value, list) else value.tolist()[0]
+    return value
+
+
+# ---------------------------------------------------------------------------- the app
+
+
+def create_app(
+    settings: RuntimeSettings,
+    *,
+    model: ServedModel | None = None,
+    on_fatal: Callable[[BaseException], None] | None = None,
+) -> FastAPI:
+    """The runtime's ASGI app. With ``model`` it serves that model at once; otherwise it loads
+    the configured artifact in the background and calls ``on_fatal`` if that fails."""
+    metrics = RuntimeMetrics(settings.model_name)
+    plane = DataPlane(settings, metrics)
+    if model is not None:
+        plane.set_model(model)
+    keys = KeyStore(settings.auth_keys_file)
+    auth = Authenticator(
+        required=settings.auth_required, keys=keys, default_limit=settings.rate_limit_per_minute
+    )
+    usage = UsageReporter(
+        model=settings.model_name,
+        url=settings.usage_report_url,
+        token_file=settings.usage_token_file,
+        interval=settings.usage_report_seconds,
+    )
+    ep = Endpoints(settings=settings, plane=plane, auth=auth, usage=usage, metrics=metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tasks = [
+            asyncio.create_task(_reload_keys(keys, settings.auth_reload_seconds)),
+            asyncio.create_task(usage.run()),
+        ]
+        if plane.model is None:
+            tasks.append(asyncio.create_task(_load(settings, plane, metrics, on_fatal)))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await usage.flush()
+            plane.close()
+
+    app = FastAPI(
+        title="Modelport runtime",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        exception_handlers={
+            ModelportError: _modelport_error,
+            StarletteHTTPException: _http_error,
+        },
+    )
+    app.state.plane = plane
+    app.state.metrics = metrics
+    app.state.keys = keys
+    app.state.usage = usage
+    _add_routes(app, ep)
+    return app
+
+
+def _add_routes(app: FastAPI, ep: Endpoints) -> None:
+    versioned = "/versions/{version}"
+    for base in ("/v2/models/{name}", "/v2/models/{name}" + versioned):
+        app.add_route(base + "/infer", ep.inference("v2", ep.v2_infer), methods=["POST"])
+        app.add_route(base + "/ready", ep.model_ready, methods=["GET"])
+        app.add_route(base, ep.model_metadata, methods=["GET"])
+    app.add_route("/v2/health/live", ep.live, methods=["GET"])
+    app.add_route("/v2/health/ready", ep.ready, methods=["GET"])
+    app.add_route("/v2", ep.server_metadata, methods=["GET"])
+    app.add_route("/v1/models/{name}:predict", ep.inference("v1", ep.v1_predict), methods=["POST"])
+    app.add_route("/v1/models/{name}", ep.model_ready, methods=["GET"])
+    app.add_route("/v1/models", ep.v1_models, methods=["GET"])
+    app.add_route("/predict", ep.inference("predict", ep.predict), methods=["POST"])
+    app.add_route("/metrics", ep.metrics_endpoint, methods=["GET"])
+
+
+async def _modelport_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ModelportError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    headers = dict(exc.headers) if exc.headers else None
+    return json_response(error_body(code, str(exc.detail)), exc.status_code, headers)
+
+
+async def _reload_keys(keys: KeyStore, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        await asyncio.to_thread(keys.reload)
+
+
+async def _load(
+    settings: RuntimeSettings,
+    plane: DataPlane,
+    metrics: RuntimeMetrics,
+    on_fatal: Callable[[BaseException], None] | None,
+) -> None:
+    try:
+        model = await asyncio.to_thread(load_served_model, settings, metrics)
+    except Exception as exc:
+        detail = exc.message if isinstance(exc, ModelportError) else f"{type(exc).__name__}: {exc}"
+        log.error("model %r failed to load, exiting: %s", settings.model_name, detail)
+        if on_fatal is not None:
+            on_fatal(exc)
+        return
+    plane.set_model(model)

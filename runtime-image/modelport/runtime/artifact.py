@@ -1,0 +1,66 @@
+"""Fetch (streamed), decrypt in memory and verify the pinned sha256 of a model artifact.
+
+Plaintext only ever exists in this process's memory: the stream of ciphertext chunks is decrypted
+segment by segment into one in-memory buffer while the sha256 of the plaintext is computed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from modelport.core.crypto import decrypt_stream, read_data_key_file
+from modelport.core.errors import ModelportError
+from modelport.core.storage import S3Options, open_uri
+from modelport.runtime.settings import RuntimeSettings
+
+log = logging.getLogger("modelport.runtime")
+
+
+class IntegrityError(ModelportError):
+    """The plaintext is not the file that was pinned."""
+
+    status = 500
+    code = "artifact_integrity"
+
+
+@dataclass
+class Fetched:
+    data: bytes
+    sha256: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def fetch_plaintext(settings: RuntimeSettings) -> Fetched:
+    """The verified plaintext of the configured artifact; raises on any failure."""
+    started = time.perf_counter()
+    key = read_data_key_file(settings.key_file) if settings.key_file is not None else None
+    s3 = S3Options(endpoint_url=settings.s3_endpoint_url) if settings.s3_endpoint_url else None
+    chunks: Iterator[bytes] = open_uri(settings.artifact_uri, s3=s3)
+    if key is not None:
+        chunks = decrypt_stream(chunks, key)
+    digest = hashlib.sha256()
+    buffer = bytearray()
+    for chunk in chunks:
+        digest.update(chunk)
+        buffer += chunk
+    fetched = time.perf_counter()
+    actual = digest.hexdigest()
+    if settings.sha256 is not None and not hmac.compare_digest(actual, settings.sha256.lower()):
+        raise IntegrityError(
+            f"the artifact's plaintext sha256 is {actual} but {settings.sha256.lower()} "
+            "was pinned: refusing to load it",
+            details={"expected": settings.sha256.lower(), "actual": actual},
+        )
+    log.info(
+        "fetched %s (%d bytes%s, sha256 %s)",
+        settings.artifact_uri,
+        len(buffer),
+        ", decrypted" if key is not None else ", stored unencrypted",
+        "verified" if settings.sha256 is not None else "not pinned",
+    )
+    return Fetched(bytes(buffer), actual, {"fetch_decrypt_verify": fetched - started})

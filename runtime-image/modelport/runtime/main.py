@@ -1,0 +1,89 @@
+"""``modelport-runtime``: serve one model until SIGTERM, then drain and exit.
+
+Exit status: 0 after a clean drain, 1 when the model could not be fetched, verified or loaded,
+2 when the settings are invalid.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+import uvicorn
+from modelport.runtime.app import create_app
+from modelport.runtime.dataplane import DataPlane
+from modelport.runtime.settings import RuntimeSettings, load_settings
+from pydantic import ValidationError
+
+log = logging.getLogger("modelport.runtime")
+
+EXIT_LOAD_FAILED = 1
+EXIT_BAD_SETTINGS = 2
+
+
+class RuntimeServer(uvicorn.Server):
+    """uvicorn with two additions: a fatal start-up error exits non-zero, and SIGTERM first
+    marks the runtime not ready (so probes fail) while in-flight requests finish."""
+
+    plane: DataPlane | None = None
+    failed: BaseException | None = None
+
+    def fail(self, exc: BaseException) -> None:
+        self.failed = exc
+        self.should_exit = True
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.plane is not None and not self.plane.draining:
+            self.plane.draining = True
+            log.info("signal %d: draining in-flight requests, then exiting", sig)
+        super().handle_exit(sig, frame)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def serve(settings: RuntimeSettings) -> int:
+    """Run the server; returns the process exit status."""
+    config = uvicorn.Config(
+        "modelport.runtime.main:_unused",  # replaced below; uvicorn wants an app or a string
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        lifespan="on",
+        access_log=False,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=int(settings.drain_seconds) or None,
+        backlog=2048,
+        server_header=False,
+    )
+    server = RuntimeServer(config)
+    app = create_app(settings, on_fatal=server.fail)
+    config.app = app
+    server.plane = app.state.plane
+    server.run()
+    if server.failed is not None:
+        return EXIT_LOAD_FAILED
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    try:
+        settings = load_settings(argv)
+    except ValidationError as exc:
+        print(f"modelport-runtime: invalid settings:\n{exc}", file=sys.stderr)
+        sys.exit(EXIT_BAD_SETTINGS)
+    configure_logging(settings.log_level)
+    sys.exit(serve(settings))
+
+
+if __name__ == "__main__":
+    main()
