@@ -6,6 +6,7 @@ import base64
 import itertools
 import os
 import struct
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,6 +128,20 @@ def test_encrypt_streams_lazily_from_an_endless_source() -> None:
     first = list(itertools.islice(stream, 6))  # header + 5 segments
     assert len(first) == 6
     assert consumed <= 7 * 4096
+
+
+def test_memory_stays_within_a_few_segments() -> None:
+    """32 MiB through encrypt and decrypt with 1 MiB segments never holds more than a few."""
+    block = os.urandom(1 << 20)
+    tracemalloc.start()
+    try:
+        plain = crypto.encrypt_stream(itertools.repeat(block, 32), KEY)
+        total = sum(len(piece) for piece in crypto.decrypt_stream(plain, KEY))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert total == 32 << 20
+    assert peak < 8 << 20
 
 
 def test_decrypt_yields_verified_segments_as_they_arrive() -> None:

@@ -7,6 +7,7 @@ import io
 import itertools
 import os
 import stat
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -234,6 +235,23 @@ def test_s3_multipart_round_trip(s3_server: S3Server) -> None:
 
 
 @needs_s3
+def test_s3_upload_memory_is_bounded_by_a_few_parts(s3_server: S3Server) -> None:
+    """48 MiB in 5 MiB parts: the upload never holds more than about four parts."""
+    store = S3Store(s3_server.create_bucket(), options=s3_server.options(part_size=5 * MIB))
+    block = os.urandom(MIB)
+    _ = store.client  # build the client outside the measurement
+    tracemalloc.start()
+    try:
+        sent = store.put_stream("big.enc", itertools.repeat(block, 48))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sent == 48 * MIB
+    assert peak < 28 * MIB
+    assert sum(len(c) for c in store.get_stream("big.enc")) == 48 * MIB
+
+
+@needs_s3
 def test_s3_small_object_exists_and_delete(s3_store: S3Store) -> None:
     assert s3_store.put_stream("small.enc", [b"tiny", b" object"]) == 11
     assert s3_store.exists("small.enc")
@@ -297,3 +315,13 @@ def test_s3_server_stopped_during_upload(s3_server: S3Server) -> None:
     assert type(info.value) is StorageError
     assert info.value.status == 500 and "retry" in info.value.message
     assert "secret" not in info.value.message.lower()
+
+
+@needs_s3
+def test_s3_server_hanging_is_a_storage_error(s3_server: S3Server) -> None:
+    bucket = s3_server.create_bucket()
+    store = S3Store(bucket, options=s3_server.options(read_timeout=1.0))
+    store.put_stream("m.enc", [b"kept"])
+    with s3_server.frozen(), pytest.raises(StorageError, match="retry"):
+        store.get_stream("m.enc")
+    assert b"".join(store.get_stream("m.enc")) == b"kept"  # state survived the freeze
