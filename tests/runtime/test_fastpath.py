@@ -9,6 +9,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from modelport.runtime.fastpath import (
+    CompiledClassifier,
+    CompiledModel,
+    compile_estimator,
+    identical,
+)
 from sklearn.decomposition import PCA
 from sklearn.ensemble import (
     ExtraTreesClassifier,
@@ -34,13 +40,6 @@ from sklearn.tree import (
     DecisionTreeRegressor,
     ExtraTreeClassifier,
     ExtraTreeRegressor,
-)
-
-from modelport.runtime.fastpath import (
-    CompiledClassifier,
-    CompiledModel,
-    compile_estimator,
-    identical,
 )
 
 CLASSIFIERS: dict[str, Any] = {
@@ -281,7 +280,7 @@ def test_a_one_ulp_difference_is_caught_at_compile_time() -> None:
     honest = estimator.predict_proba
 
     def off_by_one_ulp(x: Any) -> np.ndarray:
-        proba = honest(x)
+        proba: np.ndarray = honest(x)
         proba[-1, 0] = np.nextafter(proba[-1, 0], 2.0)
         return proba
 
