@@ -147,7 +147,8 @@ class UnknownKeyIdError(CryptoError):
 # --------------------------------------------------------------------------- keys
 
 
-def _check_key_id(key_id: str) -> str:
+def check_key_id(key_id: str) -> str:
+    """Return ``key_id`` if it is a valid master-key id, else raise :class:`KeyFormatError`."""
     if not KEY_ID_PATTERN.fullmatch(key_id):
         raise KeyFormatError(
             f"invalid master-key id {key_id!r}: use 1-64 characters of A-Z a-z 0-9 . _ - "
@@ -170,7 +171,7 @@ class MasterKey:
     key: bytes = field(repr=False)
 
     def __post_init__(self) -> None:
-        _check_key_id(self.key_id)
+        check_key_id(self.key_id)
         if len(self.key) != MASTER_KEY_BYTES:
             raise KeyFormatError(
                 f"master key {self.key_id!r} must be {MASTER_KEY_BYTES} bytes, got {len(self.key)}"
@@ -194,10 +195,11 @@ class WrappedKey:
         key_id, sep, blob = text.strip().partition(":")
         if not sep:
             raise KeyFormatError("a wrapped key must read '<key id>:<base64>'")
-        return cls(_check_key_id(key_id), _b64decode(blob, what="wrapped key"))
+        return cls(check_key_id(key_id), b64decode_strict(blob, what="wrapped key"))
 
 
-def _b64decode(text: str, *, what: str) -> bytes:
+def b64decode_strict(text: str, *, what: str) -> bytes:
+    """Decode standard base64 (surrounding whitespace allowed); the error names ``what`` only."""
     try:
         return base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
@@ -211,7 +213,7 @@ def generate_data_key() -> bytes:
 
 def generate_master_key(key_id: str) -> MasterKey:
     """A fresh random master key with the given id."""
-    return MasterKey(_check_key_id(key_id), os.urandom(MASTER_KEY_BYTES))
+    return MasterKey(check_key_id(key_id), os.urandom(MASTER_KEY_BYTES))
 
 
 def _wrap_aad(key_id: str) -> bytes:
@@ -268,7 +270,7 @@ def encode_data_key(data_key: bytes) -> str:
 def decode_data_key(text: str | bytes) -> bytes:
     """Parse base64 text of a 32-byte data key; refuse any other length."""
     raw = text.decode("ascii", errors="replace") if isinstance(text, bytes) else text
-    return _check_data_key(_b64decode(raw, what="data key"))
+    return _check_data_key(b64decode_strict(raw, what="data key"))
 
 
 def read_data_key_file(path: Path) -> bytes:
@@ -314,10 +316,6 @@ class ArtifactHeader:
 
     def to_bytes(self) -> bytes:
         return self.signed_part() + self.mac
-
-    @property
-    def size(self) -> int:
-        return _FIXED.size + len(self.key_id) + KEY_CHECK_BYTES + HEADER_MAC_BYTES
 
 
 def _check_segment_size(segment_size: int) -> int:
@@ -436,7 +434,7 @@ def encrypt_stream(
     data_key = _check_data_key(data_key)
     _check_segment_size(segment_size)
     if key_id:
-        _check_key_id(key_id)
+        check_key_id(key_id)
     header = _new_header(data_key, segment_size, key_id)
     cipher = _SegmentCipher(data_key, header)
     yield header.to_bytes()

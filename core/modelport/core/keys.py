@@ -21,8 +21,8 @@ from modelport.core.crypto import (
     MasterKey,
     UnknownKeyIdError,
     WrappedKey,
-    _b64decode,
-    _check_key_id,
+    b64decode_strict,
+    check_key_id,
     generate_master_key,
     rewrap,
     unwrap_data_key,
@@ -94,8 +94,8 @@ def parse_master_key(entry: str) -> MasterKey:
     key_id, sep, encoded = entry.strip().partition(":")
     if not sep:
         raise KeyFormatError("a master-key entry must read '<id>:<base64 of 32 bytes>'")
-    _check_key_id(key_id)
-    key = _b64decode(encoded, what=f"master key {key_id!r}")
+    check_key_id(key_id)
+    key = b64decode_strict(encoded, what=f"master key {key_id!r}")
     if len(key) != MASTER_KEY_BYTES:
         raise KeyFormatError(
             f"master key {key_id!r} must decode to {MASTER_KEY_BYTES} bytes, got {len(key)}"
