@@ -120,18 +120,20 @@ class ByteReader:
             out = self._buf[self._pos : self._pos + n]
             self._pos += n
             return out
-        parts = [self._buf[self._pos :]]
+        # Views, so that the join below is the only copy.
+        parts = [memoryview(self._buf)[self._pos :]]
+        chunk = b""
         while available < n:
-            chunk = self._pull()
-            if chunk is None:
+            pulled = self._pull()
+            if pulled is None:
                 self._buf, self._pos = b"", 0
                 return b"".join(parts)
-            parts.append(chunk)
+            chunk = pulled
+            parts.append(memoryview(chunk))
             available += len(chunk)
-        excess = available - n
-        tail = parts[-1]
-        parts[-1] = tail[: len(tail) - excess]
-        self._buf, self._pos = tail, len(tail) - excess
+        keep = len(chunk) - (available - n)
+        parts[-1] = parts[-1][:keep]
+        self._buf, self._pos = chunk, keep
         return b"".join(parts)
 
     def at_eof(self) -> bool:
