@@ -161,13 +161,15 @@ def test_decrypt_yields_verified_segments_as_they_arrive() -> None:
         next(stream)
 
 
-def test_bad_arguments() -> None:
+def test_bad_arguments_fail_at_call_time() -> None:
     with pytest.raises(KeyFormatError):
-        encrypt(b"x", b"short")
+        crypto.encrypt_stream([b"x"], b"short")
     with pytest.raises(ValueError):
-        encrypt(b"x", seg=0)
+        crypto.encrypt_stream([b"x"], KEY, segment_size=0)
     with pytest.raises(KeyFormatError):
-        encrypt(b"x", key_id="no spaces")
+        crypto.encrypt_stream([b"x"], KEY, key_id="no spaces")
+    with pytest.raises(KeyFormatError):
+        crypto.decrypt_stream([b"x"], KEY[:16])
 
 
 # --------------------------------------------------------------------------- tampering

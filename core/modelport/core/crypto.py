@@ -431,12 +431,16 @@ def encrypt_stream(
     ``key_id`` records which master key wraps ``data_key`` (empty when none does). Memory stays
     within about two segments whatever the input's chunking.
     """
-    data_key = _check_data_key(data_key)
+    data_key = _check_data_key(data_key)  # arguments fail here, not at the first next()
     _check_segment_size(segment_size)
     if key_id:
         check_key_id(key_id)
-    header = _new_header(data_key, segment_size, key_id)
+    return _encrypt(chunks, _new_header(data_key, segment_size, key_id), data_key)
+
+
+def _encrypt(chunks: Iterable[bytes], header: ArtifactHeader, data_key: bytes) -> Iterator[bytes]:
     cipher = _SegmentCipher(data_key, header)
+    segment_size = header.segment_size
     yield header.to_bytes()
     for index, (segment, last) in enumerate(rechunk(chunks, segment_size)):
         if index >= MAX_SEGMENTS:
@@ -492,7 +496,10 @@ def decrypt_stream(chunks: Iterable[bytes], data_key: bytes) -> Iterator[bytes]:
     :class:`TruncatedError`, :class:`ReorderedError`, :class:`SplicedError`,
     :class:`TamperedError` (and its :class:`TrailingDataError`).
     """
-    data_key = _check_data_key(data_key)
+    return _decrypt(chunks, _check_data_key(data_key))
+
+
+def _decrypt(chunks: Iterable[bytes], data_key: bytes) -> Iterator[bytes]:
     reader = ByteReader(chunks)
     header = _read_header(reader)
     _verify_header(header, data_key)
