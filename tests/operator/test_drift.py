@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from modelport.operator import drift, manifests
@@ -14,8 +15,14 @@ from tests.operator.conftest import make_model
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("500m", Decimal("0.5")), ("1", Decimal(1)), ("2Gi", Decimal(2**31)), ("1e3", Decimal(1000)),
-     (3, Decimal(3)), ("1.5k", Decimal(1500))],
+    [
+        ("500m", Decimal("0.5")),
+        ("1", Decimal(1)),
+        ("2Gi", Decimal(2**31)),
+        ("1e3", Decimal(1000)),
+        (3, Decimal(3)),
+        ("1.5k", Decimal(1500)),
+    ],
 )
 def test_parse_quantity(text: object, value: Decimal) -> None:
     assert drift.parse_quantity(text) == value
@@ -26,7 +33,7 @@ def test_not_a_quantity(text: object) -> None:
     assert drift.parse_quantity(text) is None
 
 
-def as_server_returns(obj: dict) -> dict:
+def as_server_returns(obj: dict[str, Any]) -> dict[str, Any]:
     """Roughly what the API server adds to an applied Deployment."""
     live = copy.deepcopy(obj)
     live["metadata"]["uid"] = "x"
@@ -52,7 +59,8 @@ def test_hand_edits_are_drift(settings: OperatorSettings) -> None:
     live = as_server_returns(desired)
     live["spec"]["replicas"] = 7
     live["spec"]["template"]["spec"]["containers"][0]["image"] = "evil:latest"
-    del live["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"]
+    container = live["spec"]["template"]["spec"]["containers"][0]
+    del container["securityContext"]["readOnlyRootFilesystem"]
     live["metadata"]["labels"].pop("modelport.io/model")
     assert drift.drifted(desired, live) == [
         ".metadata.labels.modelport.io/model",

@@ -17,8 +17,19 @@ OP = "modelport.operator"
 
 #: Pure modules: no I/O, no clients, no framework.
 PURE = ("manifests", "drift", "status", "settings")
-IO_MODULES = {"kopf", "kubernetes", "aiohttp", "urllib3", "requests", "socket", "subprocess",
-              "asyncio", "http", "urllib", "os"}
+IO_MODULES = {
+    "kopf",
+    "kubernetes",
+    "aiohttp",
+    "urllib3",
+    "requests",
+    "socket",
+    "subprocess",
+    "asyncio",
+    "http",
+    "urllib",
+    "os",
+}
 
 
 def imports(path: Path) -> set[str]:

@@ -95,7 +95,10 @@ def test_deployment_of_an_encrypted_cpu_model(settings: OperatorSettings) -> Non
                             "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
                             "env": [
                                 {"name": env + "MODEL_NAME", "value": "iris"},
-                                {"name": env + "ARTIFACT_URI", "value": "s3://models/iris.onnx.enc"},
+                                {
+                                    "name": env + "ARTIFACT_URI",
+                                    "value": "s3://models/iris.onnx.enc",
+                                },
                                 {"name": env + "FORMAT", "value": "onnx"},
                                 {"name": env + "SHA256", "value": SHA},
                                 {
@@ -113,7 +116,10 @@ def test_deployment_of_an_encrypted_cpu_model(settings: OperatorSettings) -> Non
                                 {"name": env + "MAX_BATCH_SIZE", "value": "8"},
                                 {"name": env + "MAX_BATCH_WAIT_MS", "value": "5"},
                                 {"name": env + "PREDICT_TIMEOUT_SECONDS", "value": "30"},
-                                {"name": env + "S3_ENDPOINT_URL", "value": "https://s3.example.com"},
+                                {
+                                    "name": env + "S3_ENDPOINT_URL",
+                                    "value": "https://s3.example.com",
+                                },
                             ],
                             "envFrom": [{"secretRef": {"name": "modelport-s3"}}],
                             "resources": {
@@ -222,7 +228,9 @@ def test_cpu_model_has_no_gpu_placement(settings: OperatorSettings) -> None:
         ("pth", False, "ghcr.io/modelport/runtime-torch:0.1.0"),
     ],
 )
-def test_image_by_format_and_gpu(settings: OperatorSettings, fmt: str, gpu: bool, image: str) -> None:
+def test_image_by_format_and_gpu(
+    settings: OperatorSettings, fmt: str, gpu: bool, image: str
+) -> None:
     assert settings.runtime_image(ModelFormat(fmt), gpu=gpu) == image
 
 
@@ -274,7 +282,9 @@ def test_host_based_ingress_with_tls(settings: OperatorSettings) -> None:
                     },
                 }
             ],
-            "tls": [{"hosts": ["iris.team-a.models.example.com"], "secretName": "mlmodel-iris-tls"}],
+            "tls": [
+                {"hosts": ["iris.team-a.models.example.com"], "secretName": "mlmodel-iris-tls"}
+            ],
         },
     }
     assert m.url(make_model(), custom) == "https://iris.team-a.models.example.com"
@@ -378,9 +388,7 @@ def test_network_policy(settings: OperatorSettings) -> None:
                             "namespaceSelector": {
                                 "matchLabels": {"kubernetes.io/metadata.name": "modelport"}
                             },
-                            "podSelector": {
-                                "matchLabels": {"app.kubernetes.io/component": "api"}
-                            },
+                            "podSelector": {"matchLabels": {"app.kubernetes.io/component": "api"}},
                         }
                     ],
                     "ports": [{"protocol": "TCP", "port": 8000}],
@@ -465,6 +473,7 @@ def test_no_network_policy_when_disabled(settings: OperatorSettings) -> None:
 
 def test_owner_reference_needs_a_uid() -> None:
     model = make_model()
-    anonymous = model.model_copy(update={"metadata": model.metadata.model_copy(update={"uid": None})})
+    meta = model.metadata.model_copy(update={"uid": None})
+    anonymous = model.model_copy(update={"metadata": meta})
     with pytest.raises(ValueError, match="uid"):
         m.owner_reference(anonymous)

@@ -26,16 +26,17 @@ CRD_PATH = Path(__file__).resolve().parents[2] / "crds" / "mlmodels.modelport.io
 
 @pytest.fixture(scope="module")
 def crd() -> dict[str, Any]:
-    return yaml.safe_load(CRD_PATH.read_text())
+    loaded: dict[str, Any] = yaml.safe_load(CRD_PATH.read_text())
+    return loaded
 
 
 def version(crd: dict[str, Any]) -> dict[str, Any]:
     (only,) = crd["spec"]["versions"]
-    return only
+    return dict(only)
 
 
 def schema(crd: dict[str, Any]) -> dict[str, Any]:
-    return version(crd)["schema"]["openAPIV3Schema"]
+    return dict(version(crd)["schema"]["openAPIV3Schema"])
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -67,9 +68,12 @@ def _compare(model: type[BaseModel], props: dict[str, Any], path: str) -> list[s
             item = _unwrap(item)
             if isinstance(item, type) and issubclass(item, BaseModel):
                 problems += _compare(item, sub["items"]["properties"], f"{path}.{alias}[]")
-        elif isinstance(kind, type) and issubclass(kind, enum.Enum):
-            if sorted(e.value for e in kind) != sorted(sub.get("enum", [])):
-                problems.append(f"{path}.{alias}: enum differs")
+        elif (
+            isinstance(kind, type)
+            and issubclass(kind, enum.Enum)
+            and sorted(e.value for e in kind) != sorted(sub.get("enum", []))
+        ):
+            problems.append(f"{path}.{alias}: enum differs")
         if "default" in sub and not isinstance(sub["default"], dict | list):
             default = field.default
             default = default.value if isinstance(default, enum.Enum) else default

@@ -88,7 +88,12 @@ def test_unschedulable_carries_the_scheduler_message(settings: OperatorSettings)
     unschedulable = pod(
         "iris-abc",
         conditions=[
-            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": message,
+            }
         ],
     )
     st = compute(settings, deployment=deployment(ready=0), pods=[unschedulable])
@@ -107,7 +112,8 @@ def test_image_pull_and_crash_loop(settings: OperatorSettings) -> None:
 
 def test_container_creating_is_not_a_failure(settings: OperatorSettings) -> None:
     waiting = {"state": {"waiting": {"reason": "ContainerCreating"}}}
-    st = compute(settings, deployment=deployment(ready=0), pods=[pod(node=True, containerStatuses=[waiting])])
+    creating = pod(node=True, containerStatuses=[waiting])
+    st = compute(settings, deployment=deployment(ready=0), pods=[creating])
     assert st.phase is Phase.DEPLOYING
 
 
@@ -143,8 +149,12 @@ def test_transition_time_kept_while_the_condition_holds(settings: OperatorSettin
     assert again.condition("Ready").last_transition_time == NOW  # type: ignore[union-attr]
     assert again == first
     changed = s.compute(
-        make_model(), settings, deployment=deployment(ready=0), pods=[pod(node=True)],
-        previous=first, now=LATER,
+        make_model(),
+        settings,
+        deployment=deployment(ready=0),
+        pods=[pod(node=True)],
+        previous=first,
+        now=LATER,
     )
     assert changed.condition("Ready").last_transition_time == LATER  # type: ignore[union-attr]
 
