@@ -325,3 +325,11 @@ def test_s3_server_hanging_is_a_storage_error(s3_server: S3Server) -> None:
     with s3_server.frozen(), pytest.raises(StorageError, match="retry"):
         store.get_stream("m.enc")
     assert b"".join(store.get_stream("m.enc")) == b"kept"  # state survived the freeze
+
+
+@needs_s3
+def test_s3_server_reset_drops_buckets(s3_server: S3Server) -> None:
+    bucket = s3_server.create_bucket()
+    s3_server.reset()
+    names = [b["Name"] for b in s3_server.client().list_buckets().get("Buckets", [])]
+    assert bucket not in names
