@@ -21,6 +21,7 @@ from modelport.core.storage import (
     BadArtifactKey,
     ByteReader,
     FileStore,
+    S3Options,
     S3Store,
     StorageError,
     open_uri,
@@ -278,6 +279,13 @@ def test_s3_failed_source_aborts_the_multipart_upload(s3_server: S3Server) -> No
         store.put_stream("m.enc", failing_after([os.urandom(MIB)] * 12))
     assert not store.exists("m.enc")
     assert pending_uploads(s3_server, bucket) == []
+
+
+def test_s3_options_never_show_secrets() -> None:
+    text = repr(
+        S3Options(access_key_id="AKIDEXAMPLE", secret_access_key="s3cr3t", session_token="t0k")
+    )
+    assert "AKIDEXAMPLE" in text and "s3cr3t" not in text and "t0k" not in text
 
 
 @needs_s3

@@ -14,7 +14,7 @@ import os
 import posixpath
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
@@ -290,16 +290,13 @@ class S3Options:
     endpoint_url: str | None = None
     region_name: str | None = None
     access_key_id: str | None = None
-    secret_access_key: str | None = None
-    session_token: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
     part_size: int = DEFAULT_PART_SIZE
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
     max_attempts: int = 3
     path_style: bool | None = None  # None: path style exactly when an endpoint URL is set
-
-    def __repr__(self) -> str:  # never show the secret
-        return f"S3Options(endpoint_url={self.endpoint_url!r}, region_name={self.region_name!r})"
 
     def make_client(self) -> BaseClient:
         try:
