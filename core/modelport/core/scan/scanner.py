@@ -1,0 +1,268 @@
+"""``scan``: one file in, one :class:`Verdict` out. Fails closed on anything unexpected."""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from modelport.core.formats import Container, Family, ModelFormat, sniff
+from modelport.core.scan import compression
+from modelport.core.scan.allowlist import policy
+from modelport.core.scan.joblib import WRAPPER, refuse_wrapper, walk_joblib
+from modelport.core.scan.limits import Deadline, LimitExceeded, Limits
+from modelport.core.scan.pickle import Abort, PickleWalker, trailing
+from modelport.core.scan.verdict import Code, Finding, Verdict, outcome_of
+
+SCANNER_VERSION = "1"
+Source = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
+
+_WRAPPERS: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"7z\xbc\xaf\x27\x1c", "7z archive"),
+    (0, b"Rar!\x1a\x07", "RAR archive"),
+    (257, b"ustar", "tar archive"),
+    (0, b"\x28\xb5\x2f\xfd", "zstd stream"),
+)
+_HDF5 = b"\x89HDF\r\n\x1a\n"
+
+
+def scan(
+    source: Source,
+    *,
+    name: str | None = None,
+    expected_format: ModelFormat | str | None = None,
+    limits: Limits | None = None,
+) -> Verdict:
+    """Scan a model file (a path, bytes, or a binary stream) without running any of it.
+
+    ``expected_format`` (or else the file name's extension) is what the caller will load the
+    file as; content that is anything else is refused.
+    """
+    limits = limits or Limits()
+    if name is None and isinstance(source, str | os.PathLike):
+        name = os.fspath(source)
+    try:
+        claimed = _claimed(expected_format, name)
+    except ValueError as exc:
+        return _verdict([Finding(Code.UNSUPPORTED_FORMAT, "name", str(exc))], None, None, b"")
+    try:
+        with _open(source, limits) as data:
+            digest = hashlib.sha256(data).hexdigest()
+            findings, fmt, container = _scan_bytes(data, claimed, limits, name or "file")
+            return _verdict(findings, fmt, container, data, digest)
+    except LimitExceeded as exc:
+        return _verdict([_limit(exc)], claimed, None, b"")
+    except OSError as exc:
+        finding = Finding(Code.UNREADABLE, "file", f"cannot read the file: {exc.strerror or exc}")
+        return _verdict([finding], claimed, None, b"")
+
+
+def _verdict(
+    findings: list[Finding],
+    fmt: ModelFormat | None,
+    container: str | None,
+    data: Any,
+    digest: str | None = None,
+) -> Verdict:
+    return Verdict(
+        outcome=outcome_of(findings),
+        findings=tuple(findings),
+        format=fmt.value if fmt else None,
+        container=container,
+        sha256=digest or hashlib.sha256(b"").hexdigest(),
+        size=len(data),
+        scanner_version=SCANNER_VERSION,
+    )
+
+
+def _claimed(expected: ModelFormat | str | None, name: str | None) -> ModelFormat | None:
+    if expected is not None:
+        return ModelFormat(expected)
+    if name is None:
+        return None
+    suffix = Path(name).suffix.lower().lstrip(".")
+    if not suffix:
+        return None
+    try:
+        return ModelFormat(suffix)
+    except ValueError:
+        raise ValueError(f"unsupported file type {suffix!r}") from None
+
+
+@contextmanager
+def _open(source: Source, limits: Limits) -> Iterator[memoryview]:
+    if isinstance(source, bytes | bytearray | memoryview):
+        view = memoryview(source).cast("B")
+        _check_size(len(view), limits)
+        yield view
+        return
+    if isinstance(source, str | os.PathLike):
+        with open(source, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            _check_size(size, limits)
+            if size == 0:
+                yield memoryview(b"")
+                return
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                view = memoryview(mapped)
+                try:
+                    yield view
+                finally:
+                    view.release()
+        return
+    data = source.read(limits.max_file_bytes + 1)
+    _check_size(len(data), limits)
+    yield memoryview(data)
+
+
+def _check_size(size: int, limits: Limits) -> None:
+    if size > limits.max_file_bytes:
+        raise LimitExceeded("max_file_bytes", f"file exceeds max_file_bytes={limits.max_file_bytes}")
+
+
+def _limit(exc: LimitExceeded) -> Finding:
+    return Finding(Code.LIMIT_EXCEEDED, exc.limit, exc.message)
+
+
+def _scan_bytes(
+    data: memoryview, claimed: ModelFormat | None, limits: Limits, location: str
+) -> tuple[list[Finding], ModelFormat | None, str | None]:
+    deadline = Deadline(limits.max_seconds)
+    head = bytes(data[:4096])
+    found = sniff(head)
+    container = found.container.value
+    wrapper = _wrapper(data, head, found.container, claimed)
+    if wrapper:
+        return [Finding(Code.WRAPPER_ARCHIVE, location, wrapper)], claimed, container
+    fmt = claimed or _default_format(found.container, found.family)
+    if found.family is None or fmt is None:
+        msg = f"not a model file ({found.detail})"
+        return [Finding(Code.UNSUPPORTED_FORMAT, location, msg)], claimed, container
+    if found.family is not fmt.family:
+        msg = f"named as {fmt.value} but the content is {found.family.value} ({found.detail})"
+        return [Finding(Code.FORMAT_MISMATCH, location, msg)], fmt, container
+    polyglot = _polyglot(data, found.container)
+    if polyglot:
+        return [Finding(Code.POLYGLOT, location, polyglot)], fmt, container
+    try:
+        findings = _dispatch(fmt, found.container, data, limits, deadline, location)
+    except LimitExceeded as exc:
+        findings = [_limit(exc)]
+    except ModuleNotFoundError as exc:
+        findings = [Finding(Code.MISSING_DEPENDENCY, location, str(exc))]
+    except MemoryError:
+        findings = [Finding(Code.LIMIT_EXCEEDED, "memory", "ran out of memory while scanning")]
+    except RecursionError:
+        findings = [Finding(Code.LIMIT_EXCEEDED, "max_depth", "structure nested too deeply")]
+    except Exception as exc:  # fail closed on anything the parsers did not foresee
+        findings = [Finding(Code.UNREADABLE, location, f"scanner error: {type(exc).__name__}")]
+    return findings, fmt, container
+
+
+def _default_format(container: Container, family: Family | None) -> ModelFormat | None:
+    if family is Family.PICKLE:
+        return ModelFormat.PKL if container is Container.PICKLE else ModelFormat.JOBLIB
+    return {
+        Family.TORCH: ModelFormat.PT,
+        Family.HDF5: ModelFormat.H5,
+        Family.ONNX: ModelFormat.ONNX,
+    }.get(family) if family else None
+
+
+def _wrapper(
+    data: memoryview, head: bytes, container: Container, claimed: ModelFormat | None
+) -> str | None:
+    for offset, magic, what in _WRAPPERS:
+        if head[offset : offset + len(magic)] == magic:
+            return f"{what}: upload the model file itself, not an archive of it"
+    compressed = container in (
+        Container.GZIP, Container.BZ2, Container.XZ, Container.LZ4, Container.ZLIB,
+        Container.LZMA,
+    )  # fmt: skip
+    if compressed and claimed is not None and claimed is not ModelFormat.JOBLIB:
+        return f"{container.value}-compressed {claimed.value}: only joblib files may be compressed"
+    if container is Container.ZIP and claimed is not None and claimed.family is not Family.TORCH:
+        return f"zip archive named as {claimed.value}"
+    return None
+
+
+def _polyglot(data: memoryview, container: Container) -> str | None:
+    size = len(data)
+    if container is not Container.ZIP:
+        tail = bytes(data[max(0, size - 65557) :])
+        if b"PK\x05\x06" in tail:
+            return "ends with a zip directory: the file reads as two formats"
+    if container is not Container.HDF5:
+        for offset in (512, 1024, 2048, 4096):
+            if bytes(data[offset : offset + 8]) == _HDF5:
+                return f"HDF5 signature at offset {offset}: the file reads as two formats"
+    return None
+
+
+Scanner = Callable[[memoryview, Limits, Deadline, str], list[Finding]]
+
+
+def _dispatch(
+    fmt: ModelFormat,
+    container: Container,
+    data: memoryview,
+    limits: Limits,
+    deadline: Deadline,
+    location: str,
+) -> list[Finding]:
+    if fmt is ModelFormat.PKL:
+        return _scan_pickle(data, limits, deadline, location)
+    if fmt is ModelFormat.JOBLIB:
+        return _scan_joblib(data, limits, deadline, location)
+    if fmt.family is Family.TORCH:
+        from modelport.core.scan.torch import scan_torch
+
+        return scan_torch(data, limits, deadline, location)
+    if fmt is ModelFormat.H5:
+        from modelport.core.scan.keras import scan_h5
+
+        return scan_h5(data, limits, deadline, location)
+    from modelport.core.scan.onnx import scan_onnx
+
+    return scan_onnx(data, limits, deadline, location)
+
+
+def _scan_pickle(
+    data: memoryview, limits: Limits, deadline: Deadline, location: str
+) -> list[Finding]:
+    """A plain pickle: exactly one stream, nothing after its STOP, no joblib array records."""
+    findings: list[Finding] = []
+    walker = PickleWalker(
+        data, policy("sklearn"), limits, deadline, location=location,
+        build_hooks={WRAPPER: refuse_wrapper(location)}, findings=findings,
+    )
+    try:
+        result = walker.walk(0, len(data))
+    except Abort as stop:
+        return [*findings, stop.finding]
+    if result.end != len(data):
+        findings.append(trailing(data, result.end, len(data), location))
+    return findings
+
+
+def _scan_joblib(
+    data: memoryview, limits: Limits, deadline: Deadline, location: str
+) -> list[Finding]:
+    kind = compression.detect(bytes(data[:8]))
+    if kind is compression.Compression.ZF:
+        return [Finding(Code.UNSUPPORTED_FORMAT, location, "pre-0.10 joblib 'ZF' files")]
+    stream: Any = data
+    if kind is not compression.Compression.NONE:
+        try:
+            stream = memoryview(compression.decompress(data, kind, limits, deadline))
+        except compression.BadStream as exc:
+            return [Finding(Code.MALFORMED, location, str(exc))]
+        inner = f"{location}[{kind.value}]"
+        if len(stream) == 0 or stream[0] != 0x80:
+            return [Finding(Code.WRAPPER_ARCHIVE, inner, "the compressed content is not a pickle")]
+        location = inner
+    return walk_joblib(stream, policy("sklearn"), limits, deadline, location=location)
