@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from e2e.harness.process import die_with_parent
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = REPO_ROOT / "tools" / "k8s"
 BUILD_SCRIPT = TOOLS_DIR / "build.sh"
@@ -135,10 +137,16 @@ def _build_into(target: Path) -> None:
     scratch = Path(tempfile.mkdtemp(prefix=target.name + ".build-", dir=target.parent))
     try:
         print(f"building control-plane binaries into {target}", file=sys.stderr, flush=True)
-        result = subprocess.run(["bash", str(BUILD_SCRIPT), str(scratch)], check=False)
+        result = subprocess.run(
+            ["bash", str(BUILD_SCRIPT), str(scratch)],
+            check=False,
+            preexec_fn=die_with_parent,  # a killed test run must not leave a build behind
+        )
         if result.returncode != 0 or not is_complete(scratch):
             raise BinariesError(f"{BUILD_SCRIPT} failed with exit status {result.returncode}")
-        if target.exists():  # an unstamped leftover from an interrupted older layout
+        if is_complete(target):  # placed meanwhile by someone who did not take the lock
+            return
+        if target.exists():  # an unstamped leftover of an interrupted build
             shutil.rmtree(target)
         scratch.rename(target)
     finally:

@@ -25,8 +25,8 @@ class ComponentError(RuntimeError):
     """A component exited early or never became ready."""
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM the child when the harness dies, so no control plane leaks."""
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM this child when its parent dies, so nothing outlives a test run."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -50,7 +50,7 @@ class Component:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,  # Ctrl-C reaches the harness, which stops us in order
-                preexec_fn=_die_with_parent,  # safe: components are started from one thread
+                preexec_fn=die_with_parent,  # safe: components are started from one thread
             )
 
     @property

@@ -2,10 +2,10 @@
 
 Enable with `pytest_plugins = ["e2e.harness.pytest_plugin"]` in the root conftest.py.
 
-`k8s_cluster` is session-scoped: one cluster per test process (each pytest-xdist worker starts
-its own, on its own ports and folder). Tests that use it get the `cluster` marker, so
-`-m "not cluster"` leaves them out. Set MODELPORT_E2E_KEEP=1 to keep the cluster folder (logs,
-certificates, kubeconfig) after the session.
+`k8s_cluster` is session-scoped: one cluster per test process, on its own free ports and in its
+own folder, so several pytest-xdist workers can each run one. Tests that use it get the `cluster`
+marker (`-m "not cluster"` leaves them out) and, under `--dist loadgroup`, share one worker.
+Set MODELPORT_E2E_KEEP=1 to keep the cluster folder (logs, certificates, kubeconfig) afterwards.
 """
 
 from __future__ import annotations
@@ -20,12 +20,23 @@ import pytest
 from e2e.harness.cluster import Cluster
 
 CLUSTER_FIXTURES = frozenset({"k8s_cluster", "kubeconfig", "k8s_namespace"})
+XDIST_GROUP = "k8s-cluster"
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark cluster tests `cluster`, and group them on one xdist worker (`--dist loadgroup`).
+
+    One cluster per run leaves the other workers' cores to the other tests; set
+    MODELPORT_E2E_CLUSTER_PER_WORKER=1 to let every worker start its own cluster instead.
+    """
+    group = os.environ.get("MODELPORT_E2E_CLUSTER_PER_WORKER") != "1"
     for item in items:
-        if CLUSTER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.cluster)
+        if not CLUSTER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            continue
+        item.add_marker(pytest.mark.cluster)
+        if group and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(XDIST_GROUP))
 
 
 @pytest.fixture(scope="session")
@@ -44,8 +55,14 @@ def kubeconfig(k8s_cluster: Cluster) -> Path:
 
 @pytest.fixture
 def k8s_namespace(k8s_cluster: Cluster) -> Iterator[str]:
-    """A fresh namespace for one test, deleted (without waiting) afterwards."""
+    """A fresh namespace for one test, deleted (without waiting) afterwards.
+
+    It is yielded once its `default` ServiceAccount exists, so pods can be created at once.
+    """
     name = f"e2e-{uuid.uuid4().hex[:10]}"
     k8s_cluster.kubectl("create", "namespace", name)
+    k8s_cluster.kubectl(
+        "wait", "serviceaccount/default", "-n", name, "--for=create", "--timeout=60s"
+    )
     yield name
     k8s_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

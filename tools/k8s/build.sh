@@ -31,6 +31,17 @@ required_version() {
 
 step() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*"; }
 
+# Run go in the background and wait for it, so that a TERM or INT (sent when the test run that
+# started this build dies) stops the compiler at once instead of leaving it running.
+child=
+trap 'if [ -n "$child" ]; then kill "$child" 2>/dev/null; fi; exit 143' TERM INT
+run_go() {
+	"$go" "$@" &
+	child=$!
+	wait "$child"
+	child=
+}
+
 build_kube() {
 	local v minor ldflags
 	v=$(required_version kube k8s.io/kubernetes)
@@ -45,36 +56,36 @@ build_kube() {
 	ldflags+=" -X k8s.io/client-go/pkg/version.gitMajor=1"
 	ldflags+=" -X k8s.io/client-go/pkg/version.gitMinor=$minor"
 	step "kube $v: kube-apiserver kube-controller-manager kube-scheduler kubectl"
-	(cd "$here/kube" && "$go" build -trimpath -tags selinux,notest -ldflags "$ldflags" -o "$out/" \
+	run_go -C "$here/kube" build -trimpath -tags selinux,notest -ldflags "$ldflags" -o "$out/" \
 		k8s.io/kubernetes/cmd/kube-apiserver \
 		k8s.io/kubernetes/cmd/kube-controller-manager \
 		k8s.io/kubernetes/cmd/kube-scheduler \
-		k8s.io/kubernetes/cmd/kubectl)
+		k8s.io/kubernetes/cmd/kubectl
 }
 
 build_etcd() {
 	step "etcd $(required_version etcd go.etcd.io/etcd/server/v3)"
-	(cd "$here/etcd" && "$go" build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3)
+	run_go -C "$here/etcd" build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3
 }
 
 build_helm() {
 	local v
 	v=$(required_version helm helm.sh/helm/v3)
 	step "helm $v"
-	(cd "$here/helm" && "$go" build -trimpath \
+	run_go -C "$here/helm" build -trimpath \
 		-ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$v -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
-		-o "$out/helm" helm.sh/helm/v3/cmd/helm)
+		-o "$out/helm" helm.sh/helm/v3/cmd/helm
 }
 
 build_kwok() {
 	local v moddir
 	v=$(required_version kwok sigs.k8s.io/kwok)
 	step "kwok $v"
-	(cd "$here/kwok" && "$go" build -trimpath \
+	run_go -C "$here/kwok" build -trimpath \
 		-ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$v" \
-		-o "$out/kwok" sigs.k8s.io/kwok/cmd/kwok)
+		-o "$out/kwok" sigs.k8s.io/kwok/cmd/kwok
 	# Standalone kwok ships no default stages; take them from the module.
-	moddir=$(cd "$here/kwok" && "$go" list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+	moddir=$("$go" -C "$here/kwok" list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
 	mkdir -p "$out/kwok-stages"
 	for f in node/fast/node-initialize.yaml \
 		node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
