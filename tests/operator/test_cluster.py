@@ -285,7 +285,12 @@ def test_key_rotation_rolls_the_pods(cluster: Cluster, ns: str) -> None:
 
     first = checksum()
     key_secret(cluster, ns, "rot", b"b" * 32)
+    # The control API marks the model after rotating its key; any metadata change reconciles it.
+    cluster.kubectl(
+        "annotate", "-n", ns, "mlmodel/rot", "modelport.io/key-rotated-at=2026-11-26T09:00:00Z"
+    )
     wait_for(lambda: checksum() != first, what="checksum changed")
+    wait_phase(cluster, ns, "rot", "Ready")
 
 
 def test_secret_missing_waits_then_deploys(cluster: Cluster, ns: str) -> None:

@@ -3,7 +3,10 @@
 * MLModel created, changed or found at start-up: apply its children and write its status.
 * A child changed or vanished: repair it if it drifted from the desired state.
 * The model's Deployment or pods changed: recompute the status (phase, replicas, reasons).
-* The model's key Secret changed: roll the pods if the data key differs.
+
+Secrets are never watched (the operator may only read single Secrets): a rotated data key rolls
+the pods when the MLModel is next changed, which the control API does by annotating it
+(``modelport.io/key-rotated-at``).
 
 In-memory indexes of models, Deployments and pods let the event handlers work without reading
 from the API server; the only requests are the writes that something actually needs.
@@ -125,15 +128,3 @@ async def pod_event(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
         await _reconciler(memo).refresh(live.model, deployment=live.deployment, pods=live.pods)
     except r.RetryLater as exc:
         log.warning("could not update the status of %s: %s", key, exc)
-
-
-@kopf.on.event("", "v1", "secrets", labels={c.LABEL_MODEL: kopf.PRESENT})
-async def secret_event(type: str, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
-    key = r.model_key_of_child(body)
-    live = _Live(key, kwargs)
-    if live.model is None or type == "DELETED":
-        return
-    try:
-        await _reconciler(memo).secret_changed(live.model, dict(body), live.deployment)
-    except (r.RetryLater, r.InvalidSpec) as exc:
-        log.warning("could not roll %s after its key changed: %s", key, exc)

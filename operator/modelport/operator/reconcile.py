@@ -232,26 +232,6 @@ class Reconciler:
         secret = await self.kube.get("v1", "Secret", model.metadata.namespace, ref.name)
         return key_checksum(secret) if secret else None
 
-    async def secret_changed(
-        self,
-        model_body: Mapping[str, Any],
-        secret: Mapping[str, Any],
-        deployment: LiveDeployment | None,
-    ) -> bool:
-        """Roll the model's pods when its data key changed; True if it did."""
-        try:
-            model = parse_model(model_body)
-        except InvalidSpec:
-            return False
-        ref = model.spec.artifact.key_secret_ref
-        if ref is None or ref.name != secret.get("metadata", {}).get("name"):
-            return False
-        checksum = key_checksum(secret)
-        if checksum is None or deployment is None or deployment.key_checksum == checksum:
-            return False
-        await self._apply(manifests.deployment(model, self.settings, key_checksum=checksum))
-        return True
-
     # --- Status -------------------------------------------------------------------------------
 
     async def refresh(
