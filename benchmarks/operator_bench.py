@@ -143,11 +143,11 @@ def print_table(result: dict[str, Any]) -> None:
     for name, value in rows:
         print(f"| {name:<{width}} | {value} |")
     print("\nrequests by verb and kind (whole run):")
-    for key, value in sorted({**own, **kopf}.items()):
-        if value:
+    for key, count in sorted({**own, **kopf}.items()):
+        if count:
             label = key.split("{", 1)[1].rstrip("}") if "{" in key else key
             source = "kopf" if "kopf" in key else "operator"
-            print(f"  {source:8} {label:45} {value:6.0f}  ({value / n:.2f}/model)")
+            print(f"  {source:8} {label:45} {count:6.0f}  ({count / n:.2f}/model)")
 
 
 def main() -> None:
