@@ -103,4 +103,7 @@ def revoke_key(key_id: str) -> Call[None]:
 
 
 def predict(endpoint_url: str, input_data: Any) -> Call[dict[str, Any]]:
-    return Call("POST", endpoint_url, _json, json={"inputData": input_data})
+    """``endpointUrl`` is the model's base URL; the design's shape is served at ``/predict``."""
+    return Call(
+        "POST", f"{endpoint_url.rstrip('/')}/predict", _json, json={"inputData": input_data}
+    )
