@@ -143,6 +143,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         headers = dict(exc.headers)
         if exc.status == 401:
             headers.setdefault("WWW-Authenticate", "Bearer")
+        if exc.status == 413:
+            headers["Connection"] = "close"  # the unread rest of the body is not wanted
         return _json(exc.status, exc.body(), headers)
 
     @app.exception_handler(RequestValidationError)

@@ -95,6 +95,7 @@ class LocalDeployer:
         command: list[str] | None = None,
         s3_endpoint_url: str | None = None,
         check_seconds: float = 1.0,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.run_dir = Path(data_dir).resolve() / "run"
         self.public_url = public_url.rstrip("/")
@@ -102,6 +103,7 @@ class LocalDeployer:
         self.command = command or [sys.executable, "-m", "modelport.runtime.main"]
         self.s3_endpoint_url = s3_endpoint_url
         self.check_seconds = check_seconds
+        self.env = dict(env or {})
         self._models: dict[str, _Model] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -239,6 +241,7 @@ class LocalDeployer:
         if self.s3_endpoint_url:
             values["S3_ENDPOINT_URL"] = self.s3_endpoint_url
         env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX_RUNTIME)}
+        env.update(self.env)
         env.update({ENV_PREFIX_RUNTIME + k: v for k, v in values.items()})
         log_file = (folder / "runtime.log").open("ab")
         try:
