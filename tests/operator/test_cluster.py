@@ -369,6 +369,12 @@ def test_steady_state_makes_no_requests(
 ) -> None:
     create(cluster, ns, mlmodel("quiet"))
     wait_phase(cluster, ns, "quiet", "Ready")
+
+    def others_gone() -> bool:
+        names = cluster.kubectl("get", "namespaces", "-o", "name").stdout.split()
+        return not [n for n in names if n.startswith("namespace/e2e-") and n != f"namespace/{ns}"]
+
+    wait_for(others_gone, timeout=90, what="earlier test namespaces deleted")
     time.sleep(3)
     before = operator.api_requests()
     time.sleep(8)

@@ -195,6 +195,9 @@ class Reconciler:
         try:
             await self.kube.apply(obj)
         except KubeError as exc:
+            if _namespace_gone(exc):
+                log.debug("not applying %s: its namespace is going away", obj["kind"])
+                return
             if exc.transient:
                 raise RetryLater(str(exc), delay=self.settings.retry_delay_seconds) from exc
             if exc.status in (400, 422):
@@ -329,6 +332,11 @@ class Reconciler:
             await self.kube.create(event)
         except KubeError as exc:  # an Event is best effort
             log.warning("could not post an Event for %s: %s", meta["name"], exc)
+
+
+def _namespace_gone(exc: KubeError) -> bool:
+    """The namespace was deleted or is being deleted: its objects are going away anyway."""
+    return exc.status == 404 or (exc.status == 403 and "being terminated" in exc.message)
 
 
 def _full_status(wire: dict[str, Any]) -> dict[str, Any]:
