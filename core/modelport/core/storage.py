@@ -9,6 +9,7 @@ is kept apart from decrypting and deserialising it.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import posixpath
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CHUNK_SIZE = 1 << 20
 DEFAULT_PART_SIZE = 8 << 20
 MIN_PART_SIZE = 5 << 20  # S3's minimum size for every part but the last
+_NOT_FOUND = ("NoSuchKey", "404", "NotFound")
 _RETRY = "the artifact store may be briefly unavailable; retry the request in a few seconds"
 
 
@@ -377,48 +379,44 @@ class S3Store:
 
     def _fail(self, action: str, key: str, exc: BaseException) -> StorageError:
         uri = self.uri_for(key)
-        if _error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+        if _error_code(exc) in _NOT_FOUND:
             return ArtifactNotFound(uri)
         code = _error_code(exc) or type(exc).__name__
         return StorageError(f"cannot {action} {uri} ({code})", details={"uri": uri})
+
+    @contextlib.contextmanager
+    def _translated(self, action: str, key: str) -> Iterator[None]:
+        """Turn boto3/botocore (and socket) errors into :class:`StorageError`s."""
+        try:
+            yield
+        except Exception as exc:
+            if _is_boto_error(exc) or isinstance(exc, OSError):
+                raise self._fail(action, key, exc) from exc
+            raise
 
     def put_stream(self, key: str, chunks: Iterable[bytes]) -> int:
         blocks = rechunk(chunks, self.options.part_size)
         first, last = next(blocks)
         if last:
-            try:
+            with self._translated("write", key):
                 self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=first)
-            except Exception as exc:
-                if _is_boto_error(exc):
-                    raise self._fail("write", key, exc) from exc
-                raise
             return len(first)
         return self._put_multipart(key, first, blocks)
 
     def _put_multipart(self, key: str, first: bytes, rest: Iterator[tuple[bytes, bool]]) -> int:
         s3_key = self._key(key)
-        try:
+        with self._translated("write", key):
             upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=s3_key)
-        except Exception as exc:
-            if _is_boto_error(exc):
-                raise self._fail("write", key, exc) from exc
-            raise
         upload_id: str = upload["UploadId"]
         try:
             parts: list[dict[str, Any]] = []
             total = 0
-            body: bytes | None = first
-            while body is not None:
+            for number, (body, _) in enumerate(itertools.chain([(first, False)], rest), start=1):
                 response = self.client.upload_part(
-                    Bucket=self.bucket,
-                    Key=s3_key,
-                    UploadId=upload_id,
-                    PartNumber=len(parts) + 1,
-                    Body=body,
+                    Bucket=self.bucket, Key=s3_key, UploadId=upload_id, PartNumber=number, Body=body
                 )
-                parts.append({"PartNumber": len(parts) + 1, "ETag": response["ETag"]})
+                parts.append({"PartNumber": number, "ETag": response["ETag"]})
                 total += len(body)
-                body = next(rest, (None, True))[0]
             self.client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=s3_key,
@@ -429,7 +427,7 @@ class S3Store:
             self._abort(s3_key, upload_id)
             if isinstance(exc, Exception) and _is_boto_error(exc):
                 raise self._fail("write", key, exc) from exc
-            raise
+            raise  # the source's own error (or a cancellation) passes through unchanged
         return total
 
     def _abort(self, s3_key: str, upload_id: str) -> None:
@@ -445,41 +443,27 @@ class S3Store:
             )
 
     def get_stream(self, key: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
-        try:
+        with self._translated("read", key):
             response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-        except Exception as exc:
-            if _is_boto_error(exc):
-                raise self._fail("read", key, exc) from exc
-            raise
         return self._iter_body(key, response["Body"], chunk_size)
 
     def _iter_body(self, key: str, body: Any, chunk_size: int) -> Iterator[bytes]:
         try:
-            yield from body.iter_chunks(chunk_size)
-        except Exception as exc:
-            if _is_boto_error(exc) or isinstance(exc, OSError):
-                raise self._fail("read", key, exc) from exc
-            raise
+            with self._translated("read", key):
+                yield from body.iter_chunks(chunk_size)
         finally:
             body.close()
 
     def delete(self, key: str) -> None:
-        try:
+        with self._translated("delete", key):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
-        except Exception as exc:
-            if _is_boto_error(exc):
-                raise self._fail("delete", key, exc) from exc
-            raise
 
     def exists(self, key: str) -> bool:
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except Exception as exc:
-            if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-                return False
-            if _is_boto_error(exc):
-                raise self._fail("look up", key, exc) from exc
-            raise
+            with self._translated("look up", key):
+                self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ArtifactNotFound:
+            return False
         return True
 
 
