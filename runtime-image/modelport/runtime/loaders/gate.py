@@ -47,4 +47,5 @@ def default_gate() -> PickleGate:
     """The scanner when it is importable, otherwise the warning gate."""
     if importlib.util.find_spec("modelport.core.scan") is None:
         return UnscannedGate()
-    return ScannerGate()
+    gate = ScannerGate()
+    return gate if hasattr(gate._scan, "ensure_safe") else UnscannedGate()
