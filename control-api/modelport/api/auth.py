@@ -10,11 +10,15 @@ import hashlib
 import hmac
 import secrets
 import time
+import warnings
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from authlib.jose import JoseError, jwt
+
+with warnings.catch_warnings():  # authlib.jose is deprecated in favour of joserfc; same tokens
+    warnings.simplefilter("ignore")
+    from authlib.jose import JoseError, jwt
 from modelport.core.errors import Unauthenticated
 
 KEY_PREFIX = "mp"
