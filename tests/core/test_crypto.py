@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import itertools
 import os
 import struct
@@ -11,6 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from modelport.core import crypto
@@ -170,6 +175,34 @@ def test_bad_arguments_fail_at_call_time() -> None:
         crypto.encrypt_stream([b"x"], KEY, key_id="no spaces")
     with pytest.raises(KeyFormatError):
         crypto.decrypt_stream([b"x"], KEY[:16])
+
+
+def test_format_matches_the_documented_layout() -> None:
+    """Re-derive everything from the layout in crypto's docstring with bare primitives."""
+    data = os.urandom(2 * 16 + 5)
+    blob = encrypt(data, seg=16, key_id="k7")
+
+    magic, version, seg, file_id, id_len = struct.unpack(">8sBI16sB", blob[:30])
+    assert (magic, version, seg, id_len) == (b"\x89MPENC\r\n", 1, 16, 2)
+    assert blob[30:32] == b"k7"
+    key_check, mac = blob[32:48], blob[48:80]
+    header, body = blob[:80], blob[80:]
+
+    def hkdf(salt: bytes | None, info: bytes, length: int = 32) -> bytes:
+        return HKDF(hashes.SHA256(), length, salt, b"modelport/v1/" + info).derive(KEY)
+
+    assert key_check == hkdf(None, b"key-check", 16)
+    assert mac == hmac.digest(hkdf(file_id, b"header"), blob[:48], "sha256")
+
+    aead, digest, out = AESGCM(hkdf(file_id, b"segment")), hashlib.sha256(header).digest(), b""
+    for index in range(3):
+        framing, body = body[:17], body[17:]
+        tag, found, last, length = struct.unpack(">8sIBI", framing)
+        assert (tag, found, last, length) == (file_id[:8], index, index == 2, [16, 16, 5][index])
+        nonce = file_id[:7] + struct.pack(">IB", index, last)
+        out += aead.decrypt(nonce, body[: length + 16], digest + framing)
+        body = body[length + 16 :]
+    assert out == data and body == b""
 
 
 # --------------------------------------------------------------------------- tampering
