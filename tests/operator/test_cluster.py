@@ -461,3 +461,133 @@ def test_two_operators_never_fight(
         standby.stop()
         operator.start()
         wait_for(operator.leading, timeout=30, what="operator leads again")
+
+
+# --- Least RBAC (docs/operator.md) ------------------------------------------------------------
+
+CHILD_VERBS = ["list", "watch", "create", "patch", "delete"]
+NAMESPACE_RULES: list[dict[str, Any]] = [
+    {
+        "apiGroups": ["modelport.io"],
+        "resources": ["mlmodels"],
+        "verbs": ["get", "list", "watch", "patch"],
+    },
+    {"apiGroups": ["modelport.io"], "resources": ["mlmodels/status"], "verbs": ["patch"]},
+    {"apiGroups": ["modelport.io"], "resources": ["mlmodels/finalizers"], "verbs": ["update"]},
+    {"apiGroups": [""], "resources": ["serviceaccounts", "services"], "verbs": CHILD_VERBS},
+    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": CHILD_VERBS},
+    {
+        "apiGroups": ["networking.k8s.io"],
+        "resources": ["ingresses", "networkpolicies"],
+        "verbs": CHILD_VERBS,
+    },
+    {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": CHILD_VERBS},
+    {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": CHILD_VERBS},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+]
+
+
+def rbac_objects(ns: str, sa: str, lease: str) -> list[dict[str, Any]]:
+    subject = [{"kind": "ServiceAccount", "name": sa, "namespace": LEASE_NAMESPACE}]
+    rbac = "rbac.authorization.k8s.io/v1"
+    name = f"{sa}-{ns}"
+
+    def binding(kind: str, role_kind: str, namespace: str | None) -> dict[str, Any]:
+        meta: dict[str, Any] = {"name": name}
+        if namespace:
+            meta["namespace"] = namespace
+        return {
+            "apiVersion": rbac,
+            "kind": kind,
+            "metadata": meta,
+            "subjects": subject,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": name},
+        }
+
+    crds = {
+        "apiGroups": ["apiextensions.k8s.io"],
+        "resources": ["customresourcedefinitions"],
+        "verbs": ["get", "list", "watch"],
+    }
+    leases = [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [lease],
+            "verbs": ["get", "update"],
+        },
+    ]
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": sa, "namespace": LEASE_NAMESPACE},
+        },
+        {"apiVersion": rbac, "kind": "ClusterRole", "metadata": {"name": name}, "rules": [crds]},
+        binding("ClusterRoleBinding", "ClusterRole", None),
+        {
+            "apiVersion": rbac,
+            "kind": "Role",
+            "metadata": {"name": name, "namespace": ns},
+            "rules": NAMESPACE_RULES,
+        },
+        binding("RoleBinding", "Role", ns),
+        {
+            "apiVersion": rbac,
+            "kind": "Role",
+            "metadata": {"name": name, "namespace": LEASE_NAMESPACE},
+            "rules": leases,
+        },
+        binding("RoleBinding", "Role", LEASE_NAMESPACE),
+    ]
+
+
+def test_least_rbac_is_enough(
+    cluster: Cluster, ns: str, operator: OperatorProcess, tmp_path: Path
+) -> None:
+    sa, lease = "least-operator", f"least-{ns}"
+    items = rbac_objects(ns, sa, lease)
+    cluster.kubectl(
+        "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+    )
+    kubeconfig = cluster.write_token_kubeconfig(
+        cluster.create_token(sa, LEASE_NAMESPACE), tmp_path / "least.kubeconfig"
+    )
+    operator.stop()  # the admin operator would reconcile this namespace too
+    least = OperatorProcess(
+        kubeconfig,
+        tmp_path / "least.log",
+        identity="least-0",
+        settings={"namespaces": json.dumps([ns]), "lease_name": lease},
+    )
+    try:
+        least.start()
+        wait_for(least.leading, timeout=30, what="least-privileged operator leads")
+        key_secret(cluster, ns, "lean", b"l" * 32)
+        ref = {
+            "uri": "s3://m/lean.enc",
+            "sha256": SHA,
+            "keySecretRef": {"name": "mlmodel-lean-key"},
+        }
+        create(
+            cluster,
+            ns,
+            mlmodel("lean", artifact=ref, autoscaling={"minReplicas": 2, "maxReplicas": 3}),
+        )
+        wait_phase(cluster, ns, "lean", "Ready")
+        assert exists(cluster, ns, "pdb", "mlmodel-lean")
+        cluster.kubectl("delete", "-n", ns, "service/mlmodel-lean")
+        wait_for(lambda: exists(cluster, ns, "service", "mlmodel-lean"), what="service repaired")
+        cluster.kubectl(
+            "patch", "-n", ns, "mlmodel/lean", "--type=merge", "-p", '{"spec":{"state":"archived"}}'
+        )
+        wait_phase(cluster, ns, "lean", "Inactive")
+        assert not exists(cluster, ns, "ingress", "mlmodel-lean")
+        assert "Forbidden" not in least.log_tail(400), least.log_tail(100)
+    finally:
+        least.stop()
+        operator.start()
+        wait_for(operator.leading, timeout=30, what="operator leads again")

@@ -323,7 +323,6 @@ class Reconciler:
             else (new.reason or "Failed"),
             "message": f"{old} -> {new.phase.value}: {new.message or ''}".strip(),
             "source": {"component": COMPONENT},
-            "reportingComponent": COMPONENT,
             "firstTimestamp": now,
             "lastTimestamp": now,
             "count": 1,
