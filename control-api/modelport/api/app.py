@@ -21,6 +21,7 @@ from modelport.api.metrics import Metrics
 from modelport.api.ratelimit import RateLimiter
 from modelport.api.routes import admin, auth, health, internal, keys, models
 from modelport.api.settings import ApiSettings
+from modelport.api.web import mount_ui
 from modelport.core.errors import ModelportError, error_body
 from modelport.core.storage import ArtifactStore, FileStore, S3Options, S3Store
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
@@ -97,6 +98,7 @@ def create_app(
     for router in (auth.router, keys.router, models.router, admin.router, internal.router):
         app.include_router(router)
     app.include_router(health.router)
+    mount_ui(app)
     mount = getattr(ctx.deployer, "mount", None)
     if callable(mount):
         mount(app)
