@@ -22,7 +22,7 @@ variables; mappings and lists are JSON. tests/chart checks every name against th
 - name: MODELPORT_OPERATOR_WORKERS
   value: {{ .Values.operator.workers | quote }}
 - name: MODELPORT_OPERATOR_IMAGE_REGISTRY
-  value: {{ default $m.runtime.registry .Values.global.imageRegistry | quote }}
+  value: {{ list (default $m.runtime.registry .Values.global.imageRegistry) $m.runtime.repositoryPrefix | compact | join "/" | quote }}
 - name: MODELPORT_OPERATOR_IMAGE_TAG
   value: {{ default .Chart.AppVersion $m.runtime.tag | toString | quote }}
 - name: MODELPORT_OPERATOR_RUNTIME_IMAGES
