@@ -266,27 +266,29 @@ class NotServable(BadInput):
 
 
 _TORCH_EXPORT_ADVICE = (
-    "export a servable model instead: torch.jit.script(model).save('model.pt') "
-    "(or torch.jit.trace(model, example).save('model.pt'))"
+    "export the model with its architecture instead: "
+    "torch.jit.save(torch.jit.script(model), 'model.pt') (or torch.jit.trace(model, example)), "
+    "or torch.export.save(torch.export.export(model, (example,)), 'model.pt2')"
 )
 
 
 def _ensure_servable_torch(path: Path) -> None:
-    """Accept TorchScript archives; refuse state_dicts and pickled modules (not servable)."""
-    if not zipfile.is_zipfile(path):
+    """Accept what the runtime serves (TorchScript archives, ``torch.export`` programs); refuse
+    ``torch.save`` files (a state_dict or a pickled module) with how to export instead."""
+    kind = "saved"
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            leaves = {n.split("/", 1)[1] if "/" in n else n for n in archive.namelist()}
+        if any(leaf.startswith("code/") for leaf in leaves) and "constants.pkl" in leaves:
+            kind = "torchscript"
+        elif "archive_format" in leaves or "models/model.json" in leaves:
+            kind = "export"
+    if kind == "saved":
         raise NotServable(
-            "this is a legacy torch.save pickle, not a servable model; " + _TORCH_EXPORT_ADVICE,
+            "this file was written by torch.save (a state_dict or a pickled module): it holds "
+            "weights without the model's code and cannot be served; " + _TORCH_EXPORT_ADVICE,
             details={"howToExport": _TORCH_EXPORT_ADVICE},
         )
-    with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
-    if any("/code/" in n for n in names) or any(n.endswith("constants.pkl") for n in names):
-        return
-    raise NotServable(
-        "this file holds a PyTorch state_dict (weights without the model's code), which cannot be "
-        "served; " + _TORCH_EXPORT_ADVICE,
-        details={"howToExport": _TORCH_EXPORT_ADVICE},
-    )
 
 
 def _scan(path: Path, fmt: ModelFormat) -> None:
