@@ -16,11 +16,10 @@ import enum
 import re
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
-
 from modelport.core.constants import GROUP, VERSION
 from modelport.core.formats import ModelFormat
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
 
 API_VERSION = f"{GROUP}/{VERSION}"
 
