@@ -89,7 +89,7 @@ def test_round_trip_at_segment_boundaries(size: int) -> None:
     assert len(records) == max(1, -(-size // SEG))
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     data=st.binary(max_size=6 * 48),
     seg=st.integers(min_value=1, max_value=48),
@@ -105,7 +105,7 @@ def test_round_trip_any_chunking(
     assert b"".join(crypto.decrypt_stream(split_at(blob, out_cuts), KEY)) == data
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(size=st.sampled_from(BOUNDARY_SIZES), data=st.data())
 def test_any_single_bit_flip_is_refused(size: int, data: st.DataObject) -> None:
     blob = bytearray(encrypt(os.urandom(size)))
