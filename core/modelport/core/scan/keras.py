@@ -36,6 +36,12 @@ _FUNCTION_SLOTS = frozenset(
 )  # fmt: skip
 
 
+_TF_KERAS_OPTIMIZERS = frozenset(
+    {"Adam", "AdamW", "SGD", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam", "Ftrl", "Lion",
+     "Adafactor"}
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class KerasNames:
     classes: frozenset[str]
@@ -155,6 +161,8 @@ def _check_object(node: dict[str, Any], where: str, known: KerasNames, out: list
         return
     module = node.get("module")
     registered = node.get("registered_name")
+    if cls.startswith("Custom>") and cls.removeprefix("Custom>") in _TF_KERAS_OPTIMIZERS:
+        cls = cls.removeprefix("Custom>")  # tf_keras names its built-in optimizers this way
     if cls == "function":
         # Keras 3 spells a built-in function as {"class_name": "function", "config": "relu"}.
         name = node.get("config")

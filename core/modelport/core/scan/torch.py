@@ -46,7 +46,9 @@ _SIMPLE_MEMBERS = re.compile(
     r"|\.data/serialization_id|archive_format|archive_version)\Z"
 )
 _STORAGE = re.compile(r"data/(\d+)\Z")
-_TS_CONSTANT = re.compile(r"constants/(\d+)\Z")
+# TorchScript keeps each top-level pickle's storages in the folder of the same name.
+_TS_PICKLES = {"data.pkl": "data", "constants.pkl": "constants", "traced_inputs.pkl": "traced_inputs"}
+_TS_STORAGE = re.compile(r"(constants|traced_inputs)/(\d+)\Z")
 _CODE = re.compile(r"code/[A-Za-z0-9_./]+\.py\Z")
 _DEBUG = re.compile(r"code/[A-Za-z0-9_./]+\.py\.debug_pkl\Z")
 _EXTRA = re.compile(r"extra/[^/]+\Z")
@@ -150,10 +152,10 @@ class TorchScanner:
                 self.walk(content, where, self.allow, archive)
                 return
         elif kind == "torchscript":
-            if name in ("data.pkl", "constants.pkl"):
-                self.walk(content, where, self.script_allow, archive)
+            if name in _TS_PICKLES:
+                self.walk(content, where, self.script_allow, archive, _TS_PICKLES[name])
                 return
-            if m := _TS_CONSTANT.match(name):
+            if _TS_STORAGE.match(name):
                 archive.storages[name] = len(content)
                 return
             if _DEBUG.match(name):
@@ -210,7 +212,8 @@ class TorchScanner:
                 self.findings.append(
                     Finding(Code.BAD_PERSISTENT_ID, where, f"storage {member} is missing")
                 )
-            elif size != expected:
+            elif size != expected and not (size == 0 and member.startswith("traced_inputs/")):
+                # torch.jit.trace writes its example inputs' storages empty.
                 self.findings.append(
                     Finding(
                         Code.BAD_PERSISTENT_ID,
@@ -227,9 +230,14 @@ class TorchScanner:
     # -- pickles ---------------------------------------------------------------------------------
 
     def walk(
-        self, content: memoryview, where: str, allow: Allowlist, archive: _Archive | None
+        self,
+        content: memoryview,
+        where: str,
+        allow: Allowlist,
+        archive: _Archive | None,
+        folder: str = "data",
     ) -> None:
-        load = self._persistent_zip(where, archive) if archive is not None else None
+        load = self._persistent_zip(where, archive, folder) if archive is not None else None
         walker = PickleWalker(
             content, allow, self.limits, self.deadline, location=where, persistent_load=load,
             findings=self.findings,
@@ -242,10 +250,12 @@ class TorchScanner:
         if result.end != len(content):
             self.findings.append(trailing(content, result.end, len(content), where))
 
-    def _persistent_zip(self, where: str, archive: _Archive) -> Callable[[Any, int], Any]:
+    def _persistent_zip(
+        self, where: str, archive: _Archive, folder: str
+    ) -> Callable[[Any, int], Any]:
         def load(pid: Any, pos: int) -> Any:
             storage_type, key, numel = _storage_pid(pid, 5, f"{where}@{pos}")
-            member = key if "/" in key else f"data/{key}"
+            member = key if "/" in key else f"{folder}/{key}"
             expected = numel * STORAGE_SIZES[storage_type.name]
             previous = archive.expected.setdefault(member, (expected, f"{where}@{pos}"))
             if previous[0] != expected:

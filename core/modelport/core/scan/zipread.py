@@ -70,19 +70,25 @@ def _central_directory(data: memoryview, eocd: int) -> tuple[int, int, int, int]
     if _u16(data, eocd + 20) != 0:
         raise ZipViolation("archive comment present")
     cd_end = eocd
-    if _MAX_U32 in (cd_size, cd_offset) or _MAX_U16 in (n_here, n_total):
-        loc = eocd - 20
-        if loc < 0 or bytes(data[loc : loc + 4]) != _LOC64:
-            raise ZipViolation("zip64 values without a zip64 locator")
+    loc = eocd - 20
+    has_loc = loc >= 0 and bytes(data[loc : loc + 4]) == _LOC64
+    if has_loc:
         rec = _u64(data, loc + 8)
         if rec + 56 != loc or bytes(data[rec : rec + 4]) != _EOCD64:
             raise ZipViolation("zip64 end record is not right before its locator")
-        if _u64(data, rec + 4) != 44:
-            raise ZipViolation("zip64 end record has an extensible data sector")
+        if _u64(data, rec + 4) != 44 or _u32(data, loc + 4) != 0 or _u32(data, loc + 16) != 1:
+            raise ZipViolation("zip64 end record or locator has unusual fields")
+        small = (disk, cd_disk, n_here, n_total, cd_size, cd_offset)
         disk, cd_disk = _u32(data, rec + 16), _u32(data, rec + 20)
         n_here, n_total = _u64(data, rec + 24), _u64(data, rec + 32)
         cd_size, cd_offset = _u64(data, rec + 40), _u64(data, rec + 48)
+        big = (disk, cd_disk, n_here, n_total, cd_size, cd_offset)
+        for a, b in zip(small, big, strict=True):
+            if a != b and a not in (_MAX_U16, _MAX_U32):
+                raise ZipViolation("zip64 end record disagrees with the end record")
         cd_end = rec
+    elif _MAX_U32 in (cd_size, cd_offset) or _MAX_U16 in (n_here, n_total):
+        raise ZipViolation("zip64 values without a zip64 locator")
     if disk or cd_disk or n_here != n_total:
         raise ZipViolation("multi-disk archives are not accepted")
     if cd_offset + cd_size != cd_end:

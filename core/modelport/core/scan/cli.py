@@ -1,0 +1,67 @@
+"""``modelport scan PATH... [--json]``: exit 0 when all are safe, 1 when one is unsafe, 2 when one
+could not be decided (and none is unsafe) or could not be read."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from modelport.core.scan.scanner import scan
+from modelport.core.scan.verdict import Outcome, Verdict
+
+EXIT = {Outcome.SAFE: 0, Outcome.UNSAFE: 1, Outcome.UNDECIDABLE: 2}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelport scan", description="Check model files for code that would run on load."
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="model files to scan")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument(
+        "--format",
+        dest="expected_format",
+        choices=["pkl", "joblib", "h5", "onnx", "pt", "pth"],
+        help="scan as this format instead of the one each file name gives",
+    )
+    return parser
+
+
+def exit_code(verdicts: Sequence[Verdict]) -> int:
+    outcomes = {v.outcome for v in verdicts}
+    if Outcome.UNSAFE in outcomes:
+        return 1
+    if Outcome.UNDECIDABLE in outcomes:
+        return 2
+    return 0
+
+
+def _human(path: str, verdict: Verdict, out: TextIO) -> None:
+    label = {Outcome.SAFE: "SAFE", Outcome.UNSAFE: "UNSAFE", Outcome.UNDECIDABLE: "UNDECIDABLE"}
+    fmt = verdict.format or "unknown format"
+    print(f"{label[verdict.outcome]:<12} {path}  ({fmt}, sha256 {verdict.sha256[:16]}…)", file=out)
+    for f in verdict.findings:
+        print(f"    {f.code.value}: {f.message}  [{f.location}]", file=out)
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = _parser().parse_args(argv)
+    results: list[tuple[str, Verdict]] = []
+    for path in args.paths:
+        verdict = scan(path, expected_format=args.expected_format)
+        results.append((path, verdict))
+        if not args.json:
+            _human(path, verdict, out)
+    if args.json:
+        doc = {"results": [{"path": p, **v.to_dict()} for p, v in results]}
+        json.dump(doc, out, indent=2)
+        out.write("\n")
+    return exit_code([v for _, v in results])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
