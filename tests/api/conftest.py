@@ -18,6 +18,7 @@ from modelport.api.app import create_app
 from modelport.api.context import AppContext
 from modelport.api.db.session import Database, migrate
 from modelport.api.deployers.base import Deployer
+from modelport.api.deployers.local import LocalDeployer
 from modelport.api.settings import ApiSettings
 from modelport.core.keys import new_master_key_entry
 from modelport.core.storage import S3Store
@@ -128,7 +129,12 @@ def make_api(db_url: str, s3_server: Any, tmp_path: Path) -> Iterator[MakeApi]:
     """Build and start APIs; each gets a fresh bucket. Keyword arguments become settings."""
     started: list[LiveApi] = []
 
-    def make(deployer: Deployer | None = None, **overrides: Any) -> LiveApi:
+    def make(
+        deployer: Deployer | None = None,
+        *,
+        local_runtimes: bool = False,
+        **overrides: Any,
+    ) -> LiveApi:
         s3_server.start()
         bucket = s3_server.create_bucket()
         port = free_port()
@@ -147,6 +153,15 @@ def make_api(db_url: str, s3_server: Any, tmp_path: Path) -> Iterator[MakeApi]:
         (tmp_path / "spool").mkdir(exist_ok=True)
         settings = ApiSettings(**values)
         store = S3Store(bucket, prefix="artifacts", options=s3_server.options())
+        if local_runtimes:
+            deployer = LocalDeployer(
+                data_dir=settings.data_dir,
+                public_url=settings.public_url,
+                usage_url=settings.usage_url(),
+                s3_endpoint_url=s3_server.endpoint_url,
+                env=s3_server.env(),
+                check_seconds=0.5,
+            )
         app = create_app(settings, deployer=deployer, store=store)
         server = LiveServer(app, port)
         server.start()
