@@ -63,8 +63,8 @@ def helm(*args: str, kubeconfig: Path | None = None) -> str:
 
 
 def set_args(values: Mapping[str, str]) -> list[str]:
-    """`--set-string k=v` for each entry (keys use helm's dotted paths)."""
-    return [arg for key, value in values.items() for arg in ("--set-string", f"{key}={value}")]
+    """`--set k=v` for each entry (keys use helm's dotted paths; helm infers the types)."""
+    return [arg for key, value in values.items() for arg in ("--set", f"{key}={value}")]
 
 
 def template_text(
