@@ -21,6 +21,7 @@ pytest_plugins = [
         "tests.fixtures.s3",
         "tests.fixtures.postgres",
         "tests.fixtures.models",
+        "tests.fixtures.up",
         "e2e.harness.pytest_plugin",
     )
     if _present(name)

@@ -1,0 +1,170 @@
+"""The ``modelport`` CLI against a running ``modelport up``: every client command, as a user runs
+it (a subprocess with its own config folder)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from tests.fixtures.up import RunningModelport, modelport_command
+
+
+@pytest.fixture(scope="module")
+def env(modelport_up: RunningModelport, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    config_home = tmp_path_factory.mktemp("cli-config")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MODELPORT_")}
+    return {**clean, "XDG_CONFIG_HOME": str(config_home), "COLUMNS": "200", "NO_COLOR": "1"}
+
+
+def run(env: dict[str, str], *args: str, stdin: str | None = None, ok: bool = True):
+    done = subprocess.run(
+        [modelport_command(), *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if ok:
+        assert done.returncode == 0, f"{args}: {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def as_json(env: dict[str, str], *args: str) -> Any:
+    return json.loads(run(env, *args, "--output", "json").stdout)
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(80, 4))
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    est = LogisticRegression().fit(x, y)
+    path = tmp_path_factory.mktemp("cli-model") / "churn.joblib"
+    joblib.dump(est, path)
+    rows = rng.normal(size=(3, 4))
+    return path, rows, est.predict(rows)
+
+
+@pytest.fixture(scope="module")
+def logged_in(env: dict[str, str], modelport_up: RunningModelport) -> dict[str, str]:
+    done = run(env, "login", "--url", modelport_up.url, "--key", modelport_up.admin_key)
+    assert "signed in" in done.stdout
+    config = Path(env["XDG_CONFIG_HOME"]) / "modelport" / "config.json"
+    assert json.loads(config.read_text()) == {
+        "url": modelport_up.url,
+        "key": modelport_up.admin_key,
+    }
+    assert config.stat().st_mode & 0o077 == 0, "the config file holds a key: owner-only"
+    return env
+
+
+def wait_ready(env: dict[str, str], model_id: str, timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        model = as_json(env, "models", "show", model_id)
+        if model["phase"] == "Ready":
+            return model
+        assert model["phase"] != "Failed", model
+        time.sleep(0.5)
+    raise AssertionError(f"{model_id} never became Ready")
+
+
+def test_login_refuses_a_wrong_key(env: dict[str, str], modelport_up: RunningModelport) -> None:
+    done = run(env, "login", "--url", modelport_up.url, "--key", "mp_nope_nope", ok=False)
+    assert done.returncode == 1
+    assert "401" in done.stderr
+
+
+def test_whole_flow(logged_in: dict[str, str], model_file, tmp_path: Path) -> None:
+    env = logged_in
+    path, rows, expected = model_file
+
+    shown = run(env, "upload", str(path), "--name", "churn", "--description", "v1")
+    assert "model id:" in shown.stdout and "endpoint URL:" in shown.stdout
+    # The progress bar goes to stderr with transfer columns.
+    assert "uploading churn.joblib" in shown.stderr
+    model_id = shown.stdout.split("model id:")[1].split()[0]
+
+    listed = as_json(env, "models", "list")
+    assert model_id in [m["id"] for m in listed["items"]]
+    table = run(env, "models", "list").stdout
+    assert "churn" in table and "joblib" in table
+
+    ready = wait_ready(env, model_id)
+    assert ready["fileFormat"] == "joblib"
+
+    answer = json.loads(
+        run(
+            env, "predict", model_id, "--json", "-", "-o", "json", stdin=json.dumps(rows.tolist())
+        ).stdout
+    )
+    assert answer["predictions"] == expected.tolist()
+    body = tmp_path / "input.json"
+    body.write_text(json.dumps({"inputData": rows.tolist()}))
+    again = json.loads(run(env, "predict", model_id, "--json", str(body), "-o", "json").stdout)
+    assert again["predictions"] == expected.tolist()
+
+    updated = as_json(env, "models", "update", model_id, "--description", "churn, tuned")
+    assert updated["description"] == "churn, tuned"
+
+    versions = as_json(env, "versions", "list", model_id)
+    assert [v["number"] for v in versions] == [1]
+    assert versions[0]["active"] is True
+
+    # Usage reaches the API within the runtime's report interval.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        usage = as_json(env, "usage", model_id, "--window", "1h")
+        if usage["requestCount"] >= 2:
+            break
+        time.sleep(1)
+    assert usage["requestCount"] >= 2
+    assert "requests (all time)" in run(env, "usage", model_id).stdout
+
+    run(env, "models", "delete", model_id, "--yes")
+    gone = run(env, "models", "show", model_id, ok=False)
+    assert gone.returncode == 1 and "404" in gone.stderr
+
+
+def test_keys(logged_in: dict[str, str], modelport_up: RunningModelport) -> None:
+    env = logged_in
+    created = as_json(env, "keys", "create", "ci-bot")
+    assert created["key"].startswith("mp_")
+    listed = as_json(env, "keys", "list")
+    mine = [k for k in listed if k["id"] == created["id"]]
+    assert mine and "key" not in mine[0], "a listed key never shows its secret"
+    # The new key works...
+    other = {**env, "MODELPORT_API_KEY": created["key"]}
+    assert as_json(other, "models", "list")["total"] >= 0
+    run(env, "keys", "revoke", created["id"])
+    # ...and stops working once revoked.
+    refused = run(other, "models", "list", ok=False)
+    assert refused.returncode == 1 and "401" in refused.stderr
+    revoked = [k for k in as_json(env, "keys", "list") if k["id"] == created["id"]]
+    assert revoked[0]["revokedAt"] is not None
+
+
+def test_upload_of_an_unsupported_file_is_refused_in_words(
+    logged_in: dict[str, str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a model")
+    done = run(logged_in, "upload", str(bad), "--name", "notes", ok=False)
+    assert done.returncode == 1
+    assert "400" in done.stderr and ".onnx" in done.stderr
+
+
+def test_server_down_is_exit_2(env: dict[str, str]) -> None:
+    done = run(env, "models", "list", "--url", "http://127.0.0.1:9", "--key", "mp_x_y", ok=False)
+    assert done.returncode == 2
+    assert "cannot reach" in done.stderr
