@@ -200,7 +200,7 @@ def test_existing_secrets_replace_generated_ones() -> None:
 
 
 def test_database_secret_is_required() -> None:
-    with pytest.raises(HelmError, match=r"database\.existingSecret"):
+    with pytest.raises(HelmError, match="/database/existingSecret"):
         render(extra=["--set-json", 'database={"existingSecret":"","secretKey":"url"}'])
 
 
