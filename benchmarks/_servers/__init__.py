@@ -1,0 +1,1 @@
+"""Launch helpers for the servers that ``benchmarks/runtime_bench.py`` measures."""
