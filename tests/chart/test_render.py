@@ -376,4 +376,8 @@ def test_locked_down_egress() -> None:
     assert ports == [53, 53, 5432, 9000]
     assert {"ipBlock": {"cidr": "10.0.0.1/32"}} in api["egress"][1]["to"]
     monitors = [m for m in manifests if m["kind"] == "ServiceMonitor"]
-    assert {m["metadata"]["name"] for m in monitors} == {"mp-modelport-api", "mp-modelport-models"}
+    assert {m["metadata"]["name"] for m in monitors} == {
+        "mp-modelport-api",
+        "mp-modelport-operator",
+        "mp-modelport-models",
+    }
