@@ -108,8 +108,15 @@ class OperatorProcess:
     def leading(self) -> bool:
         return self.metrics().get("modelport_operator_leader") == 1.0
 
-    def api_requests(self, prefix: str = "modelport_operator_api_requests_total") -> float:
-        return sum(v for k, v in self.metrics().items() if k.startswith(prefix))
+    def api_requests(
+        self, prefix: str = "modelport_operator_api_requests_total", *, leases: bool = False
+    ) -> float:
+        """Requests counted so far (by default without leader-election renewals)."""
+        return sum(
+            v
+            for k, v in self.metrics().items()
+            if k.startswith(prefix) and (leases or 'kind="Lease"' not in k)
+        )
 
     def pid(self) -> int:
         assert self.proc is not None
