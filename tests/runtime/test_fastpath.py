@@ -352,3 +352,22 @@ def test_description_names_the_model() -> None:
     assert compiled is not None
     assert "RandomForestClassifier: 4 trees" in compiled.description
     assert compiled.verified_rows > 0
+
+
+def test_tree_results_do_not_depend_on_the_batch() -> None:
+    """Trees may be batched by the runtime: each row's result equals scikit-learn's on it alone."""
+    x, signal = make_data(13, 300, 6, "continuous")
+    estimator = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=10))
+    estimator.fit(x, signal > 0)
+    compiled = compile_estimator(estimator)
+    assert isinstance(compiled, CompiledClassifier)
+    assert compiled.rows_independent
+    together = compiled.predict_proba(x[:40])
+    for i in range(40):
+        assert identical(together[i : i + 1], estimator.predict_proba(x[i : i + 1]))
+
+
+def test_linear_models_are_not_declared_batch_independent() -> None:
+    compiled = compile_estimator(_fitted(LogisticRegression()))
+    assert compiled is not None
+    assert not compiled.rows_independent

@@ -24,9 +24,12 @@ from modelport.runtime.fastpath._model import DEFAULT_MAX_ROWS, CompiledClassifi
 log = logging.getLogger(__name__)
 
 #: Random probe rows per compile (tie rows at split thresholds come on top for trees).
-_RANDOM_PROBE_ROWS = 256
-#: Batch sizes checked one by one besides the whole probe set (batching must not matter).
-_SMALL_BATCHES = (1, 1, 1, 7, 64)
+_RANDOM_PROBE_ROWS = 128
+#: Batch sizes checked besides the whole probe set (each verification call costs a scikit-learn
+#: call, which is what start-up pays for).
+_SMALL_BATCHES = (1, 64)
+#: Rows whose one-row result is compared with their result inside the whole probe batch.
+_INDEPENDENCE_ROWS = 8
 
 
 class Unsupported(Exception):
@@ -65,6 +68,7 @@ def compile_estimator(
         log.warning("fast path off for %s: %s", type(estimator).__name__, mismatch)
         return None
     compiled.verified_rows = int(rows.shape[0])
+    compiled.rows_independent = kernel.rows_independent and _rows_independent(compiled, rows)
     log.info("fast path on: %s", compiled.description)
     return compiled
 
@@ -229,6 +233,22 @@ def _first_mismatch(
                     if not identical(got, slow(batch)):
                         return f"{method} differs on a {dtype} probe of {len(batch)} rows"
     return None
+
+
+def _rows_independent(compiled: CompiledModel, rows: npt.NDArray[np.float64]) -> bool:
+    """Whether a row's result inside a batch is bit for bit its result alone (fast path only)."""
+    methods: list[Callable[[Any], AnyArray | None]] = [compiled.fast_predict]
+    if isinstance(compiled, CompiledClassifier):
+        methods.append(compiled.fast_predict_proba)
+    for dtype in FAST_DTYPES:
+        batch = np.ascontiguousarray(rows[: compiled.max_rows].astype(dtype))
+        for method in methods:
+            together = method(batch)
+            for i in range(min(_INDEPENDENCE_ROWS, batch.shape[0])):
+                alone = method(batch[i : i + 1])
+                if together is None or alone is None or not identical(alone, together[i : i + 1]):
+                    return False
+    return True
 
 
 def _batches(x: npt.NDArray[Any], max_rows: int) -> list[npt.NDArray[Any]]:

@@ -50,6 +50,11 @@ class Kernel(Protocol):
         """Whether the estimator has ``predict_proba``."""
         ...
 
+    @property
+    def rows_independent(self) -> bool:
+        """Whether each row's result is computed on its own (no arithmetic across rows)."""
+        ...
+
     def predict(self, x: FloatArray) -> AnyArray | None:
         """``estimator.predict(x)`` or ``None`` outside the kernel's domain."""
         ...
@@ -136,6 +141,9 @@ class LinearKernel:
     classes: AnyArray | None
     has_proba: bool
     name: str
+    #: BLAS sums a one-row product (gemv) in another order than a many-row one (gemm), so a
+    #: row's scores can differ by an ulp with the batch it comes in, in scikit-learn as here.
+    rows_independent: bool = False
 
     def _scores(self, x: FloatArray) -> AnyArray | None:
         if not np.isfinite(x).all():
@@ -210,7 +218,7 @@ def _ovr_normalise(prob: AnyArray) -> npt.NDArray[np.float64]:
 # --------------------------------------------------------------------------------------------
 
 #: Internal nodes whose thresholds become exact-tie probe values (sampled if there are more).
-_MAX_TIE_NODES = 192
+_MAX_TIE_NODES = 128
 
 
 @dataclass(frozen=True)
@@ -249,6 +257,10 @@ class TreeEnsembleKernel:
     @property
     def has_proba(self) -> bool:
         return self.classes is not None
+
+    @property
+    def rows_independent(self) -> bool:
+        return True
 
     @property
     def n_trees(self) -> int:

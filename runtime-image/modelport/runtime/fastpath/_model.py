@@ -38,6 +38,11 @@ class CompiledModel:
         self.n_features_in_ = kernel.n_features
         #: How many probe rows the fast path was checked on at compile time.
         self.verified_rows = probe_rows
+        #: True where a row's result does not depend on the other rows of its batch (trees,
+        #: forests; checked at compile time). Then merging requests into one call (adaptive
+        #: batching) returns every request exactly what scikit-learn returns for it alone. Not
+        #: so for linear models: BLAS rounds a many-row matmul differently from a one-row one.
+        self.rows_independent = False
 
     @property
     def description(self) -> str:
