@@ -13,11 +13,15 @@ log() { printf '\n== %s (%s)\n' "$*" "$(date +%T)"; }
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# 1. System packages: PostgreSQL server binaries for the private test database.
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  log "installing PostgreSQL from Debian packages"
+# 1. System packages: PostgreSQL server binaries for the private test database, Chromium for
+#    the browser tests.
+need=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing ${need[*]} from Debian packages"
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
 # 2. Python environment, cached per dependency set outside the checkout (torch and tensorflow

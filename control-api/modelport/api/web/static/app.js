@@ -191,6 +191,7 @@ function viewUpload() {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     errorBox.hidden = true;
+    $("#upload-done", main).hidden = true;
     const data = new FormData();
     data.append("modelName", $("#upload-name", main).value);
     data.append("description", $("#upload-description", main).value);
@@ -206,8 +207,14 @@ function viewUpload() {
         const left = (total - sent) / Math.max(speed, 1);
         $("#upload-pct", main).textContent = `${bar.value}% · ${size(speed)}/s · ${left.toFixed(0)} s left`;
       });
-      flash(res.message || "Uploaded.");
-      location.hash = `#/models/${res.modelId}`;
+      bar.value = 100;
+      $("#upload-pct", main).textContent = "100% · uploaded and scanned";
+      const done = $("#upload-done", main);
+      done.replaceChildren(
+        el("p", { text: res.message || "Uploaded." }),
+        el("a", { href: `#/models/${res.modelId}`, text: "Open the model" }),
+      );
+      done.hidden = false;
     } catch (err) {
       errorBox.textContent = describe(err);
       errorBox.hidden = false;
