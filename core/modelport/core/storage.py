@@ -88,7 +88,8 @@ def rechunk(chunks: Iterable[bytes], size: int) -> Iterator[tuple[bytes, bool]]:
                 yield pending, False
                 pending = None
             if not buf and len(view) - pos >= size:
-                pending = bytes(view[pos : pos + size])
+                whole = pos == 0 and len(view) == size and isinstance(chunk, bytes)
+                pending = chunk if whole else bytes(view[pos : pos + size])  # no copy if whole
                 pos += size
                 continue
             take = min(size - len(buf), len(view) - pos)
