@@ -13,6 +13,7 @@ import argparse
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI, Request, Response
 
 BODY = (
     b'{"model_name":"floor","outputs":'
@@ -32,9 +33,7 @@ async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": BODY})
 
 
-def fastapi_app() -> Any:
-    from fastapi import FastAPI, Request, Response
-
+def fastapi_app() -> FastAPI:
     app = FastAPI()
 
     @app.post("/{path:path}")
