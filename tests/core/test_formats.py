@@ -7,7 +7,6 @@ import pickle
 import zipfile
 
 import pytest
-
 from modelport.core.formats import (
     SNIFF_BYTES,
     Container,

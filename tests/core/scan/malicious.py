@@ -20,6 +20,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -88,16 +89,34 @@ class Case:
 
 def _stack_global_dotted(cmd: str) -> bytes:
     return (
-        proto(4) + text("pathlib") + text("os.system") + STACK_GLOBAL + text(cmd) + TUPLE1
-        + REDUCE + STOP
+        proto(4)
+        + text("pathlib")
+        + text("os.system")
+        + STACK_GLOBAL
+        + text(cmd)
+        + TUPLE1
+        + REDUCE
+        + STOP
     )
 
 
 def _stack_global_memo(cmd: str) -> bytes:
     # Strings stored in the memo, fetched with BINGET, then STACK_GLOBAL.
     return (
-        proto(4) + text("os") + MEMOIZE + b"0" + text("system") + MEMOIZE + b"0"
-        + b"h\x00" + b"h\x01" + STACK_GLOBAL + text(cmd) + TUPLE1 + REDUCE + STOP
+        proto(4)
+        + text("os")
+        + MEMOIZE
+        + b"0"
+        + text("system")
+        + MEMOIZE
+        + b"0"
+        + b"h\x00"
+        + b"h\x01"
+        + STACK_GLOBAL
+        + text(cmd)
+        + TUPLE1
+        + REDUCE
+        + STOP
     )
 
 
@@ -108,22 +127,47 @@ def _stack_global_nonstring(cmd: str) -> bytes:
 def _importlib_getattr_static(cmd: str) -> bytes:
     os_mod = call("importlib", "import_module", "os")
     return (
-        proto(2) + glob("inspect", "getattr_static") + MARK + os_mod + text("system") + TUPLE
-        + REDUCE + MARK + text(cmd) + TUPLE + REDUCE + STOP
+        proto(2)
+        + glob("inspect", "getattr_static")
+        + MARK
+        + os_mod
+        + text("system")
+        + TUPLE
+        + REDUCE
+        + MARK
+        + text(cmd)
+        + TUPLE
+        + REDUCE
+        + STOP
     )
 
 
 def _methodcaller_locate(cmd: str) -> bytes:
     return (
-        proto(2) + glob("operator", "methodcaller") + MARK + text("__call__") + text(cmd) + TUPLE
-        + REDUCE + MARK + call("pydoc", "locate", "os.system") + TUPLE + REDUCE + STOP
+        proto(2)
+        + glob("operator", "methodcaller")
+        + MARK
+        + text("__call__")
+        + text(cmd)
+        + TUPLE
+        + REDUCE
+        + MARK
+        + call("pydoc", "locate", "os.system")
+        + TUPLE
+        + REDUCE
+        + STOP
     )
 
 
 def _resolve_name(cmd: str) -> bytes:
     return (
-        proto(2) + call("pkgutil", "resolve_name", "os:system") + MARK + text(cmd) + TUPLE
-        + REDUCE + STOP
+        proto(2)
+        + call("pkgutil", "resolve_name", "os:system")
+        + MARK
+        + text(cmd)
+        + TUPLE
+        + REDUCE
+        + STOP
     )
 
 
@@ -145,8 +189,13 @@ def _frame_desync(cmd: str) -> bytes:
     binbytes = b"B" + struct.pack("<I", len(hidden)) + hidden
     frame_body = b"N0" + binbytes[:8]
     return (
-        proto(4) + b"\x95" + struct.pack("<Q", len(frame_body)) + frame_body + binbytes[8:]
-        + b"N" + STOP
+        proto(4)
+        + b"\x95"
+        + struct.pack("<Q", len(frame_body))
+        + frame_body
+        + binbytes[8:]
+        + b"N"
+        + STOP
     )
 
 
@@ -180,16 +229,12 @@ def _numpy_builtins(cmd: str) -> bytes:
 
 
 def _newobj_on_function(cmd: str) -> bytes:
-    return (
-        proto(2) + glob("numpy._core.multiarray", "_reconstruct") + EMPTY_TUPLE + NEWOBJ + STOP
-    )
+    return proto(2) + glob("numpy._core.multiarray", "_reconstruct") + EMPTY_TUPLE + NEWOBJ + STOP
 
 
 def _setitems_on_estimator(cmd: str) -> bytes:
     cls = glob("sklearn.linear_model._logistic", "LogisticRegression")
-    return (
-        proto(2) + cls + EMPTY_TUPLE + NEWOBJ + MARK + text("a") + text("b") + SETITEMS + STOP
-    )
+    return proto(2) + cls + EMPTY_TUPLE + NEWOBJ + MARK + text("a") + text("b") + SETITEMS + STOP
 
 
 def _marshal_function(cmd: str) -> bytes:
@@ -400,13 +445,23 @@ def _torchscript_code(cmd: str) -> bytes:
 
 
 def _export_target(cmd: str) -> bytes:
-    graph = {"graph_module": {"graph": {"nodes": [
-        {"target": "builtins.exec", "inputs": [{"name": "x", "arg": {"as_string": cmd}}]}]}}}
+    graph = {
+        "graph_module": {
+            "graph": {
+                "nodes": [
+                    {
+                        "target": "builtins.exec",
+                        "inputs": [{"name": "x", "arg": {"as_string": cmd}}],
+                    }
+                ]
+            }
+        }
+    }
     return _zip([("ep/archive_format", b"pt2"), ("ep/models/model.json",
                  json.dumps(graph).encode())])  # fmt: skip
 
 
-# -- wrappers and polyglots -------------------------------------------------------------------------
+# -- wrappers and polyglots ---------------------------------------------------------------
 
 
 def _tar(cmd: str) -> bytes:
@@ -494,7 +549,9 @@ def _keras_training_loss(cmd: str) -> bytes:
 # -- onnx -----------------------------------------------------------------------------------------
 
 
-def _onnx_model(nodes: list[object], opsets: list[tuple[str, int]], inits: list[object] | None = None) -> bytes:  # noqa: E501
+def _onnx_model(
+    nodes: list[Any], opsets: list[tuple[str, int]], inits: list[Any] | None = None
+) -> bytes:
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
@@ -537,7 +594,9 @@ def _onnx_subgraph(cmd: str) -> bytes:
         [helper.make_node("Shell", ["x"], ["z"], domain="evil")], "then", [],
         [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1])],
     )  # fmt: skip
-    cond = helper.make_node("Constant", [], ["c"], value=helper.make_tensor("c", TensorProto.BOOL, [], [True]))  # noqa: E501
+    cond = helper.make_node(
+        "Constant", [], ["c"], value=helper.make_tensor("c", TensorProto.BOOL, [], [True])
+    )
     node = helper.make_node("If", ["c"], ["y"], then_branch=inner, else_branch=inner)
     return _onnx_model([cond, node], [("", 17)])
 
@@ -552,25 +611,65 @@ CASES: list[Case] = [
     Case("os.system", "m.pkl", system, "disallowed_global", "baseline os.system"),
     Case("builtins.exec", "m.pkl", _exec, "disallowed_global", "builtins.exec"),
     Case("builtins.getattr", "m.pkl", _builtins_getattr, "disallowed_global", "getattr gadget"),
-    Case("dotted-stack-global", "m.pkl", _stack_global_dotted, "disallowed_global",
-         "STACK_GLOBAL pathlib / os.system"),
-    Case("stack-global-memo", "m.pkl", _stack_global_memo, "disallowed_global",
-         "STACK_GLOBAL names through the memo"),
-    Case("stack-global-nonstring", "m.pkl", _stack_global_nonstring, "unresolved_global",
-         "STACK_GLOBAL from a non-string"),
-    Case("importlib-getattr-static", "m.pkl", _importlib_getattr_static, "disallowed_global",
-         "importlib.import_module + inspect.getattr_static"),
-    Case("methodcaller-locate", "m.pkl", _methodcaller_locate, "disallowed_global",
-         "operator.methodcaller + pydoc.locate"),
-    Case("pkgutil-resolve-name", "m.pkl", _resolve_name, "disallowed_global",
-         "pkgutil.resolve_name('os:system')"),
+    Case(
+        "dotted-stack-global",
+        "m.pkl",
+        _stack_global_dotted,
+        "disallowed_global",
+        "STACK_GLOBAL pathlib / os.system",
+    ),
+    Case(
+        "stack-global-memo",
+        "m.pkl",
+        _stack_global_memo,
+        "disallowed_global",
+        "STACK_GLOBAL names through the memo",
+    ),
+    Case(
+        "stack-global-nonstring",
+        "m.pkl",
+        _stack_global_nonstring,
+        "unresolved_global",
+        "STACK_GLOBAL from a non-string",
+    ),
+    Case(
+        "importlib-getattr-static",
+        "m.pkl",
+        _importlib_getattr_static,
+        "disallowed_global",
+        "importlib.import_module + inspect.getattr_static",
+    ),
+    Case(
+        "methodcaller-locate",
+        "m.pkl",
+        _methodcaller_locate,
+        "disallowed_global",
+        "operator.methodcaller + pydoc.locate",
+    ),
+    Case(
+        "pkgutil-resolve-name",
+        "m.pkl",
+        _resolve_name,
+        "disallowed_global",
+        "pkgutil.resolve_name('os:system')",
+    ),
     Case("runpy", "m.pkl", _runpy, "disallowed_global", "runpy._run_code"),
-    Case("asyncio-submodule", "m.pkl", _asyncio_submodule, "disallowed_global",
-         "submodule of a denylisted module"),
+    Case(
+        "asyncio-submodule",
+        "m.pkl",
+        _asyncio_submodule,
+        "disallowed_global",
+        "submodule of a denylisted module",
+    ),
     Case("marshal", "m.pkl", _marshal_function, "disallowed_global", "marshal.loads"),
     Case("torch-gadget", "m.pkl", _torch_gadget, "disallowed_global", "torch.serialization.load"),
-    Case("numpy-builtins", "m.pkl", _numpy_builtins, "disallowed_global",
-         "numpy.__builtins__ getitem gadget"),
+    Case(
+        "numpy-builtins",
+        "m.pkl",
+        _numpy_builtins,
+        "disallowed_global",
+        "numpy.__builtins__ getitem gadget",
+    ),
     Case("inst", "m.pkl", _inst, "disallowed_opcode", "INST opcode"),
     Case("obj", "m.pkl", _obj, "disallowed_opcode", "OBJ opcode"),
     Case("ext1", "m.pkl", _ext1, "disallowed_opcode", "EXT1 copyreg extension"),
@@ -580,78 +679,199 @@ CASES: list[Case] = [
     Case("int-desync", "m.pkl", _int_desync, "disallowed_opcode", "INT 0x10 desync"),
     Case("second-pickle", "m.pkl", _second_pickle, "extra_pickle", "payload in a 2nd pickle"),
     Case("misplaced-proto", "m.pkl", _misplaced_proto, "misplaced_proto", "PROTO mid-stream"),
-    Case("broken-after-payload", "m.pkl", _broken_after_payload, "disallowed_global",
-         "broken stream after the payload (nullifAI)"),
+    Case(
+        "broken-after-payload",
+        "m.pkl",
+        _broken_after_payload,
+        "disallowed_global",
+        "broken stream after the payload (nullifAI)",
+    ),
     Case("unknown-opcode", "m.pkl", _unknown_opcode, "malformed", "unknown opcode"),
-    Case("build-on-class", "m.pkl", _build_on_class, "disallowed_build", "BUILD setattr on a class"),
-    Case("newobj-on-function", "m.pkl", _newobj_on_function, "disallowed_call",
-         "NEWOBJ of a call-only function"),
-    Case("setitems-on-object", "m.pkl", _setitems_on_estimator, "disallowed_mutation",
-         "SETITEMS on a non-dict object"),
+    Case(
+        "build-on-class", "m.pkl", _build_on_class, "disallowed_build", "BUILD setattr on a class"
+    ),
+    Case(
+        "newobj-on-function",
+        "m.pkl",
+        _newobj_on_function,
+        "disallowed_call",
+        "NEWOBJ of a call-only function",
+    ),
+    Case(
+        "setitems-on-object",
+        "m.pkl",
+        _setitems_on_estimator,
+        "disallowed_mutation",
+        "SETITEMS on a non-dict object",
+    ),
     Case("reduce-on-value", "m.pkl", _reduce_on_value, "disallowed_call", "REDUCE on a string"),
-    Case("joblib-zlib", "m.joblib", _joblib_compressed("zlib"), "disallowed_global",
-         "compressed joblib (zlib)"),
-    Case("joblib-gzip", "m.joblib", _joblib_compressed("gzip"), "disallowed_global",
-         "compressed joblib (gzip)"),
-    Case("joblib-bz2", "m.joblib", _joblib_compressed("bz2"), "disallowed_global",
-         "compressed joblib (bz2)"),
-    Case("joblib-xz", "m.joblib", _joblib_compressed("xz"), "disallowed_global",
-         "compressed joblib (xz)"),
-    Case("joblib-lzma", "m.joblib", _joblib_compressed("lzma"), "disallowed_global",
-         "compressed joblib (lzma)"),
-    Case("joblib-lz4", "m.joblib", _joblib_compressed("lz4"), "disallowed_global",
-         "compressed joblib (lz4)"),
-    Case("joblib-after-array", "m.joblib", _joblib_after_array, "disallowed_global",
-         "payload after an ndarray"),
-    Case("joblib-object-array", "m.joblib", _joblib_object_array, "disallowed_global",
-         "payload inside an object array"),
-    Case("joblib-bad-padding", "m.joblib", _joblib_bad_padding, "bad_array_record",
-         "array padding that shifts the stream"),
-    Case("gzip-two-members", "m.joblib", _gzip_two_members, "malformed",
-         "second gzip member"),
-    Case("joblib-named-pkl", "m.pkl", _joblib_in_pkl, "bad_array_record",
-         "joblib array records in a .pkl"),
+    Case(
+        "joblib-zlib",
+        "m.joblib",
+        _joblib_compressed("zlib"),
+        "disallowed_global",
+        "compressed joblib (zlib)",
+    ),
+    Case(
+        "joblib-gzip",
+        "m.joblib",
+        _joblib_compressed("gzip"),
+        "disallowed_global",
+        "compressed joblib (gzip)",
+    ),
+    Case(
+        "joblib-bz2",
+        "m.joblib",
+        _joblib_compressed("bz2"),
+        "disallowed_global",
+        "compressed joblib (bz2)",
+    ),
+    Case(
+        "joblib-xz",
+        "m.joblib",
+        _joblib_compressed("xz"),
+        "disallowed_global",
+        "compressed joblib (xz)",
+    ),
+    Case(
+        "joblib-lzma",
+        "m.joblib",
+        _joblib_compressed("lzma"),
+        "disallowed_global",
+        "compressed joblib (lzma)",
+    ),
+    Case(
+        "joblib-lz4",
+        "m.joblib",
+        _joblib_compressed("lz4"),
+        "disallowed_global",
+        "compressed joblib (lz4)",
+    ),
+    Case(
+        "joblib-after-array",
+        "m.joblib",
+        _joblib_after_array,
+        "disallowed_global",
+        "payload after an ndarray",
+    ),
+    Case(
+        "joblib-object-array",
+        "m.joblib",
+        _joblib_object_array,
+        "disallowed_global",
+        "payload inside an object array",
+    ),
+    Case(
+        "joblib-bad-padding",
+        "m.joblib",
+        _joblib_bad_padding,
+        "bad_array_record",
+        "array padding that shifts the stream",
+    ),
+    Case("gzip-two-members", "m.joblib", _gzip_two_members, "malformed", "second gzip member"),
+    Case(
+        "joblib-named-pkl",
+        "m.pkl",
+        _joblib_in_pkl,
+        "bad_array_record",
+        "joblib array records in a .pkl",
+    ),
     Case("torch-zip-payload", "m.pt", _torch_zip_payload, "disallowed_global", "data.pkl payload"),
     Case("torch-duplicate", "m.pt", _torch_duplicate, "zip_violation", "duplicate data.pkl"),
     Case("torch-case", "m.pt", _torch_case, "zip_violation", "upper-case DATA.PKL"),
     Case("torch-bad-crc", "m.pt", _torch_bad_crc, "zip_violation", "zip CRC mismatch"),
     Case("torch-encrypted", "m.pt", _torch_encrypted, "zip_violation", "encrypted flag bit"),
     Case("torch-traversal", "m.pt", _torch_traversal, "zip_violation", "'..' member name"),
-    Case("torch-prepended", "m.pt", _torch_prepended, "unsupported_format",
-         "bytes before the zip"),
-    Case("torch-legacy-4th", "m.pth", _torch_legacy_fourth, "disallowed_global",
-         "legacy torch, payload in pickle #4"),
-    Case("torch-raw-pickle", "m.pt", _torch_raw_pickle, "format_mismatch",
-         "plain pickle named .pt"),
-    Case("torch-hidden-storage", "m.pt", _torch_hidden_storage, "unexpected_member",
-         "pickle hidden in an unreferenced storage"),
-    Case("torch-storage-size", "m.pt", _torch_storage_size, "bad_persistent_id",
-         "storage larger than declared"),
-    Case("torchscript-custom-op", "m.pt", _torchscript_code, "torchscript_call",
-         "TorchScript call into a custom op namespace"),
+    Case("torch-prepended", "m.pt", _torch_prepended, "unsupported_format", "bytes before the zip"),
+    Case(
+        "torch-legacy-4th",
+        "m.pth",
+        _torch_legacy_fourth,
+        "disallowed_global",
+        "legacy torch, payload in pickle #4",
+    ),
+    Case(
+        "torch-raw-pickle", "m.pt", _torch_raw_pickle, "format_mismatch", "plain pickle named .pt"
+    ),
+    Case(
+        "torch-hidden-storage",
+        "m.pt",
+        _torch_hidden_storage,
+        "unexpected_member",
+        "pickle hidden in an unreferenced storage",
+    ),
+    Case(
+        "torch-storage-size",
+        "m.pt",
+        _torch_storage_size,
+        "bad_persistent_id",
+        "storage larger than declared",
+    ),
+    Case(
+        "torchscript-custom-op",
+        "m.pt",
+        _torchscript_code,
+        "torchscript_call",
+        "TorchScript call into a custom op namespace",
+    ),
     Case("export-target", "m.pt", _export_target, "export_target", "export graph calls exec"),
     Case("tar-wrapper", "m.pkl", _tar, "wrapper_archive", "tar around a pickle"),
     Case("7z-wrapper", "m.pkl", _sevenzip, "wrapper_archive", "7z around a pickle"),
     Case("gzip-pt", "m.pt", _gzip_pt, "wrapper_archive", "gzip around a torch zip"),
     Case("polyglot-pickle-zip", "m.pkl", _polyglot_zip, "polyglot", "pickle + zip polyglot"),
     Case("keras-lambda", "m.h5", _keras_top_lambda, "keras_lambda", "top-level Lambda"),
-    Case("keras-nested-lambda", "m.h5", _keras_nested_lambda, "keras_lambda",
-         "Lambda in a nested Sequential"),
-    Case("keras-timedistributed", "m.h5", _keras_timedistributed, "keras_lambda",
-         "Lambda inside TimeDistributed"),
-    Case("keras-torch-wrapper", "m.h5", _keras_torch_wrapper, "keras_custom_object",
-         "TorchModuleWrapper"),
+    Case(
+        "keras-nested-lambda",
+        "m.h5",
+        _keras_nested_lambda,
+        "keras_lambda",
+        "Lambda in a nested Sequential",
+    ),
+    Case(
+        "keras-timedistributed",
+        "m.h5",
+        _keras_timedistributed,
+        "keras_lambda",
+        "Lambda inside TimeDistributed",
+    ),
+    Case(
+        "keras-torch-wrapper",
+        "m.h5",
+        _keras_torch_wrapper,
+        "keras_custom_object",
+        "TorchModuleWrapper",
+    ),
     Case("keras-module", "m.h5", _keras_module, "keras_custom_object", "module subprocess.Popen"),
     Case("keras-external-link", "m.h5", _keras_external_link, "hdf5_link", "HDF5 ExternalLink"),
-    Case("keras-training-loss", "m.h5", _keras_training_loss, "keras_custom_object",
-         "custom loss in training_config"),
-    Case("onnx-external", "m.onnx", _onnx_external, "onnx_external_data",
-         "external data ../../etc/passwd"),
-    Case("onnx-custom-domain", "m.onnx", _onnx_custom_domain, "onnx_custom_domain",
-         "custom operator domain"),
+    Case(
+        "keras-training-loss",
+        "m.h5",
+        _keras_training_loss,
+        "keras_custom_object",
+        "custom loss in training_config",
+    ),
+    Case(
+        "onnx-external",
+        "m.onnx",
+        _onnx_external,
+        "onnx_external_data",
+        "external data ../../etc/passwd",
+    ),
+    Case(
+        "onnx-custom-domain",
+        "m.onnx",
+        _onnx_custom_domain,
+        "onnx_custom_domain",
+        "custom operator domain",
+    ),
     Case("onnx-opset", "m.onnx", _onnx_opset, "onnx_opset", "unknown opset"),
-    Case("onnx-subgraph", "m.onnx", _onnx_subgraph, "onnx_custom_domain",
-         "custom op inside an If subgraph"),
+    Case(
+        "onnx-subgraph",
+        "m.onnx",
+        _onnx_subgraph,
+        "onnx_custom_domain",
+        "custom op inside an If subgraph",
+    ),
     Case("onnx-unknown-op", "m.onnx", _onnx_unknown_op, "onnx_unknown_op", "unknown operator"),
 ]
 

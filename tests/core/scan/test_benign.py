@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from modelport.core.scan import Outcome, scan
+
 from tests.core.scan.conftest import joblib_bytes
 
 SKLEARN = [

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from modelport.core.scan.cli import main
+
 from tests.core.scan.malicious import system
 
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from modelport.core.scan import Limits, Outcome, scan
+
 from tests.core.scan.conftest import joblib_bytes
 
 LIMITS = Limits(max_seconds=5, max_opcodes=100_000, max_decompressed_bytes=16 << 20)

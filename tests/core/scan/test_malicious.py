@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from modelport.core.scan import Outcome, scan
+
 from tests.core.scan.malicious import CASES, Case, system, write_all
 
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from modelport.core.errors import BadInput
 from modelport.core.scan import Code, Limits, Outcome, UnsafeModel, ensure_safe, scan
 from modelport.core.scan.allowlist import parse, policy
@@ -24,6 +23,7 @@ from modelport.core.scan.pickle import (
     Recorder,
     walk_single,
 )
+
 from tests.core.scan.conftest import joblib_bytes
 from tests.core.scan.malicious import call, glob, proto, system, text
 
@@ -35,8 +35,15 @@ def _codes(data: bytes, fmt: str = "pkl", **limits: Any) -> list[str]:
 
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
 def test_plain_data_is_safe_at_every_protocol(protocol: int) -> None:
-    value = {"a": [1, 2.5, "x", b"y", None, True], "b": (1, (2, 3)), "c": {1, 2},
-             "d": frozenset({3}), "e": bytearray(b"z"), "f": 2**100, "g": OrderedDict(a=1)}  # fmt: skip
+    value = {
+        "a": [1, 2.5, "x", b"y", None, True],
+        "b": (1, (2, 3)),
+        "c": {1, 2},
+        "d": frozenset({3}),
+        "e": bytearray(b"z"),
+        "f": 2**100,
+        "g": OrderedDict(a=1),
+    }
     assert _codes(pickle.dumps(value, protocol=protocol)) == []
 
 
@@ -57,9 +64,7 @@ def test_protocol_2_names_are_mapped_like_the_unpickler_does() -> None:
     # __builtin__.set in a protocol 2 pickle means builtins.set (fix_imports).
     data = proto(2) + glob("__builtin__", "set") + b"]" + b"\x85R."
     assert _codes(data) == []
-    assert _codes(proto(4) + glob("__builtin__", "set") + b"]" + b"\x85R.") == [
-        "disallowed_global"
-    ]
+    assert _codes(proto(4) + glob("__builtin__", "set") + b"]" + b"\x85R.") == ["disallowed_global"]
 
 
 def test_every_disallowed_import_is_reported_not_just_the_first() -> None:
@@ -122,9 +127,7 @@ def test_limits_give_undecidable_with_the_limit_named() -> None:
     assert verdict.findings[0].location == "max_depth"
     many = pickle.dumps(list(range(5000)), protocol=2)
     assert _codes(many, max_opcodes=100) == ["limit_exceeded"]
-    assert _codes(pickle.dumps("x" * 5000, protocol=4), max_string_bytes=100) == [
-        "limit_exceeded"
-    ]
+    assert _codes(pickle.dumps("x" * 5000, protocol=4), max_string_bytes=100) == ["limit_exceeded"]
 
 
 def test_decompression_bomb_is_undecidable() -> None:
@@ -194,7 +197,9 @@ def test_shipped_allowlist_has_no_dangerous_names() -> None:
     for name in ("sklearn", "torch"):
         table = policy(name)
         assert not dangerous & set(table.entries)
-        assert all(not module.startswith(("os", "subprocess", "sys")) for module, _ in table.entries)
+        assert all(
+            not module.startswith(("os", "subprocess", "sys")) for module, _ in table.entries
+        )
 
 
 def test_walker_never_calls_the_persistent_hook_outside_torch() -> None:

@@ -38,7 +38,7 @@ class UnsafeModel(BadInput):
     def __init__(self, verdict: Verdict) -> None:
         first = verdict.findings[0].message if verdict.findings else verdict.outcome.value
         super().__init__(
-            f"the model file was refused by the security scanner ({verdict.outcome.value}): {first}",
+            f"the security scanner refused the model file ({verdict.outcome.value}): {first}",
             details=[f.to_dict() for f in verdict.findings],
         )
         self.verdict = verdict

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import pickle
-import sys
 from typing import Any
 
 from modelport.core.scan.joblib import walk_joblib
@@ -45,9 +44,7 @@ def sklearn_models() -> dict[str, Any]:
     models: dict[str, Any] = {
         "logistic_regression": LogisticRegression().fit(x, y),
         "random_forest": RandomForestClassifier(n_estimators=3, random_state=0).fit(x, y),
-        "random_forest_regressor": RandomForestRegressor(n_estimators=2, random_state=0).fit(
-            x, yr
-        ),
+        "random_forest_regressor": RandomForestRegressor(n_estimators=2, random_state=0).fit(x, yr),
         "gradient_boosting": GradientBoostingClassifier(n_estimators=3).fit(x, y),
         "hist_gradient_boosting": HistGradientBoostingClassifier(max_iter=3).fit(x, y),
         "hist_gradient_boosting_regressor": HistGradientBoostingRegressor(max_iter=3).fit(x, yr),
@@ -60,8 +57,16 @@ def sklearn_models() -> dict[str, Any]:
         "ridge": Ridge().fit(x, yr),
         "decision_tree": DecisionTreeClassifier().fit(x, y),
         **_more_models(x, y, yr),
-        "pipeline": _pipeline(x, y, ColumnTransformer, OneHotEncoder, StandardScaler,
-                              SimpleImputer, Pipeline, LogisticRegression),
+        "pipeline": _pipeline(
+            x,
+            y,
+            ColumnTransformer,
+            OneHotEncoder,
+            StandardScaler,
+            SimpleImputer,
+            Pipeline,
+            LogisticRegression,
+        ),
     }
     return models
 
@@ -121,7 +126,6 @@ def _pipeline(x: Any, y: Any, *classes: Any) -> Any:
 def record(models: dict[str, Any]) -> dict[str, set[str]]:
     """Pickle and joblib-dump every model at every protocol/compression we accept; record."""
     import joblib
-
     from modelport.core.scan import compression
 
     rec = Recorder()
@@ -154,4 +158,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

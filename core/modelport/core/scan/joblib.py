@@ -114,9 +114,7 @@ def _check_fields(names: Any, fields: Any, itemsize: int, depth: int) -> bool:
 
 
 def _count(shape: Any) -> int:
-    if not isinstance(shape, tuple) or not all(
-        type(n) is int and 0 <= n < 1 << 62 for n in shape
-    ):
+    if not isinstance(shape, tuple) or not all(type(n) is int and 0 <= n < 1 << 62 for n in shape):
         raise BadRecord("array shape is not a tuple of non-negative integers")
     return math.prod(shape) if shape else 1
 
@@ -180,7 +178,7 @@ class JoblibArrays:
     def _padding(self, pos: int) -> int:
         if pos >= self.end:
             raise BadRecord("file ends before an array's padding byte")
-        n = self.data[pos]
+        n = int(self.data[pos])
         pad_end = pos + 1 + n
         if n == 0 or n > _ALIGNMENT or pad_end > self.end:
             raise BadRecord(f"array padding length {n} is out of range")

@@ -83,7 +83,11 @@ def scan_h5(data: memoryview, limits: Limits, deadline: Deadline, location: str)
 
 
 def _check_objects(
-    handle: Any, h5py: Any, limits: Limits, deadline: Deadline, location: str,
+    handle: Any,
+    h5py: Any,
+    limits: Limits,
+    deadline: Deadline,
+    location: str,
     findings: list[Finding],
 ) -> None:
     count = 0
@@ -176,9 +180,7 @@ def _check_object(node: dict[str, Any], where: str, known: KerasNames, out: list
     ):
         out.append(Finding(Code.KERAS_CUSTOM_OBJECT, where, f"{cls} from module {module!r}"))
     elif registered is not None and registered != cls:
-        out.append(
-            Finding(Code.KERAS_CUSTOM_OBJECT, where, f"{cls} registered as {registered!r}")
-        )
+        out.append(Finding(Code.KERAS_CUSTOM_OBJECT, where, f"{cls} registered as {registered!r}"))
     elif cls not in known.classes and cls != "function":
         out.append(Finding(Code.KERAS_UNKNOWN_CLASS, where, f"{cls} is not a built-in class"))
 

@@ -31,8 +31,16 @@ def scan_onnx(data: memoryview, limits: Limits, deadline: Deadline, location: st
     opsets = _opsets(model, onnx, location, findings)
     local = {(f.domain, f.name) for f in model.functions}
     for func in model.functions:
-        _graph_nodes(func.node, opsets, local, onnx, f"{location}:function {func.name}", findings,
-                     limits, deadline)
+        _graph_nodes(
+            func.node,
+            opsets,
+            local,
+            onnx,
+            f"{location}:function {func.name}",
+            findings,
+            limits,
+            deadline,
+        )
     _graph(model.graph, opsets, local, onnx, f"{location}:graph", findings, limits, deadline)
     if not findings:
         try:
@@ -69,8 +77,14 @@ def _latest(onnx: Any, domain: str) -> int:
 
 
 def _graph(
-    graph: Any, opsets: dict[str, int], local: set[tuple[str, str]], onnx: Any, where: str,
-    findings: list[Finding], limits: Limits, deadline: Deadline,
+    graph: Any,
+    opsets: dict[str, int],
+    local: set[tuple[str, str]],
+    onnx: Any,
+    where: str,
+    findings: list[Finding],
+    limits: Limits,
+    deadline: Deadline,
 ) -> None:
     pending = [(graph, where)]
     seen = 0
@@ -81,13 +95,20 @@ def _graph(
             raise LimitExceeded("max_depth", "too many ONNX subgraphs")
         for tensor in list(g.initializer) + [s.values for s in g.sparse_initializer]:
             _tensor(tensor, onnx, f"{gwhere}:initializer {tensor.name}", findings)
-        pending.extend(_graph_nodes(g.node, opsets, local, onnx, gwhere, findings, limits,
-                                    deadline))
+        pending.extend(
+            _graph_nodes(g.node, opsets, local, onnx, gwhere, findings, limits, deadline)
+        )
 
 
 def _graph_nodes(
-    nodes: Any, opsets: dict[str, int], local: set[tuple[str, str]], onnx: Any, where: str,
-    findings: list[Finding], limits: Limits, deadline: Deadline,
+    nodes: Any,
+    opsets: dict[str, int],
+    local: set[tuple[str, str]],
+    onnx: Any,
+    where: str,
+    findings: list[Finding],
+    limits: Limits,
+    deadline: Deadline,
 ) -> list[tuple[Any, str]]:
     subgraphs: list[tuple[Any, str]] = []
     for node in nodes:
@@ -106,7 +127,11 @@ def _graph_nodes(
 
 
 def _node(
-    node: Any, opsets: dict[str, int], local: set[tuple[str, str]], onnx: Any, where: str,
+    node: Any,
+    opsets: dict[str, int],
+    local: set[tuple[str, str]],
+    onnx: Any,
+    where: str,
     findings: list[Finding],
 ) -> None:
     domain = "" if node.domain == "ai.onnx" else node.domain

@@ -17,7 +17,7 @@ import re
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, NoReturn, Protocol
 
 from modelport.core.scan.limits import Deadline, LimitExceeded, Limits, require
 from modelport.core.scan.verdict import Code, Finding
@@ -32,11 +32,8 @@ _MAX_FINDINGS = 50
 _SHORT_TEXT = 4096
 
 
-class Buffer(Protocol):
-    """What the walker reads: bytes, bytearray, mmap or memoryview."""
-
-    def __getitem__(self, index: Any) -> Any: ...
-    def __len__(self) -> int: ...
+#: What the walker reads (a mapped file is passed as a memoryview of the mmap).
+Buffer = bytes | bytearray | memoryview
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,9 +229,7 @@ class PickleWalker:
             self._op_pos = pos
             new = handler(self, pos + 1)
             if self._frame_end is not None and new > self._frame_end:
-                self._abort(
-                    Code.FRAME_VIOLATION, pos, "an opcode runs past the end of its FRAME"
-                )
+                self._abort(Code.FRAME_VIOLATION, pos, "an opcode runs past the end of its FRAME")
             count += 1
             if count & 0xFFF == 0:
                 require("max_opcodes", count, max_ops, "pickle opcodes")
@@ -250,7 +245,7 @@ class PickleWalker:
     def _where(self, pos: int) -> str:
         return f"{self.location}@{pos}"
 
-    def _abort(self, code: Code, pos: int, message: str) -> Any:
+    def _abort(self, code: Code, pos: int, message: str) -> NoReturn:
         raise Abort(Finding(code, self._where(pos), message))
 
     def _report(self, code: Code, message: str) -> None:
@@ -283,7 +278,9 @@ class PickleWalker:
         stack = self._stack
         stack.append(value)
         if len(stack) > self.limits.max_stack:
-            raise LimitExceeded("max_stack", f"pickle stack exceeds max_stack={self.limits.max_stack}")
+            raise LimitExceeded(
+                "max_stack", f"pickle stack exceeds max_stack={self.limits.max_stack}"
+            )
 
     def _pop(self) -> Any:
         if not self._stack:
@@ -314,7 +311,7 @@ class PickleWalker:
         if self._recorder is not None:
             self._recorder.note(glob, use)
 
-    def _reject_opcode(self, op: int, pos: int) -> None:
+    def _reject_opcode(self, op: int, pos: int) -> NoReturn:
         name = _REJECTED.get(op)
         if name is None:
             self._abort(Code.MALFORMED, pos, f"unknown opcode 0x{op:02x}")

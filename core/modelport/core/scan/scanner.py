@@ -121,7 +121,9 @@ def _open(source: Source, limits: Limits) -> Iterator[memoryview]:
 
 def _check_size(size: int, limits: Limits) -> None:
     if size > limits.max_file_bytes:
-        raise LimitExceeded("max_file_bytes", f"file exceeds max_file_bytes={limits.max_file_bytes}")
+        raise LimitExceeded(
+            "max_file_bytes", f"file exceeds max_file_bytes={limits.max_file_bytes}"
+        )
 
 
 def _limit(exc: LimitExceeded) -> Finding:
@@ -166,11 +168,15 @@ def _scan_bytes(
 def _default_format(container: Container, family: Family | None) -> ModelFormat | None:
     if family is Family.PICKLE:
         return ModelFormat.PKL if container is Container.PICKLE else ModelFormat.JOBLIB
-    return {
-        Family.TORCH: ModelFormat.PT,
-        Family.HDF5: ModelFormat.H5,
-        Family.ONNX: ModelFormat.ONNX,
-    }.get(family) if family else None
+    return (
+        {
+            Family.TORCH: ModelFormat.PT,
+            Family.HDF5: ModelFormat.H5,
+            Family.ONNX: ModelFormat.ONNX,
+        }.get(family)
+        if family
+        else None
+    )
 
 
 def _wrapper(
@@ -237,8 +243,13 @@ def _scan_pickle(
     """A plain pickle: exactly one stream, nothing after its STOP, no joblib array records."""
     findings: list[Finding] = []
     walker = PickleWalker(
-        data, policy("sklearn"), limits, deadline, location=location,
-        build_hooks={WRAPPER: refuse_wrapper(location)}, findings=findings,
+        data,
+        policy("sklearn"),
+        limits,
+        deadline,
+        location=location,
+        build_hooks={WRAPPER: refuse_wrapper(location)},
+        findings=findings,
     )
     try:
         result = walker.walk(0, len(data))

@@ -47,7 +47,11 @@ _SIMPLE_MEMBERS = re.compile(
 )
 _STORAGE = re.compile(r"data/(\d+)\Z")
 # TorchScript keeps each top-level pickle's storages in the folder of the same name.
-_TS_PICKLES = {"data.pkl": "data", "constants.pkl": "constants", "traced_inputs.pkl": "traced_inputs"}
+_TS_PICKLES = {
+    "data.pkl": "data",
+    "constants.pkl": "constants",
+    "traced_inputs.pkl": "traced_inputs",
+}
 _TS_STORAGE = re.compile(r"(constants|traced_inputs)/(\d+)\Z")
 _CODE = re.compile(r"code/[A-Za-z0-9_./]+\.py\Z")
 _DEBUG = re.compile(r"code/[A-Za-z0-9_./]+\.py\.debug_pkl\Z")
@@ -143,10 +147,9 @@ class TorchScanner:
             if len(content) > _MAX_SIMPLE:
                 self._unexpected(where, "metadata member is unexpectedly large")
             return
-        if m := _STORAGE.match(name):
-            if kind != "export":
-                archive.storages[name] = len(content)
-                return
+        if kind != "export" and _STORAGE.match(name):
+            archive.storages[name] = len(content)
+            return
         if kind == "save":
             if name == "data.pkl":
                 self.walk(content, where, self.allow, archive)
@@ -187,13 +190,19 @@ class TorchScanner:
         names: set[str] = set()
         for folder in ("weights", "constants"):
             cfg = next(
-                (e for n, e in rel.items() if re.fullmatch(f"data/{folder}/[^/]+_config\\.json", n)),
+                (
+                    e
+                    for n, e in rel.items()
+                    if re.fullmatch(f"data/{folder}/[^/]+_config\\.json", n)
+                ),
                 None,
             )
             if cfg is None:
                 continue
             try:
-                raw = member_bytes(data, cfg, self.limits, self.deadline, [self.limits.max_json_bytes])
+                raw = member_bytes(
+                    data, cfg, self.limits, self.deadline, [self.limits.max_json_bytes]
+                )
                 doc = json.loads(bytes(raw))
                 for meta in doc.get("config", {}).values():
                     if meta.get("use_pickle"):
@@ -239,7 +248,12 @@ class TorchScanner:
     ) -> None:
         load = self._persistent_zip(where, archive, folder) if archive is not None else None
         walker = PickleWalker(
-            content, allow, self.limits, self.deadline, location=where, persistent_load=load,
+            content,
+            allow,
+            self.limits,
+            self.deadline,
+            location=where,
+            persistent_load=load,
             findings=self.findings,
         )
         try:
@@ -281,9 +295,13 @@ class TorchScanner:
         roots: list[Any] = []
         for index in range(5):
             walker = PickleWalker(
-                data, self.allow, self.limits, self.deadline,
+                data,
+                self.allow,
+                self.limits,
+                self.deadline,
                 location=f"{location}[pickle {index + 1}]",
-                persistent_load=load if index == 3 else None, findings=self.findings,
+                persistent_load=load if index == 3 else None,
+                findings=self.findings,
             )
             try:
                 result = walker.walk(pos, len(data))
@@ -304,7 +322,9 @@ class TorchScanner:
     ) -> None:
         if not isinstance(keys, ListV) or not all(isinstance(k, str) for k in keys.items):
             self.findings.append(
-                Finding(Code.MALFORMED, location, "legacy storage key list is not a list of strings")
+                Finding(
+                    Code.MALFORMED, location, "legacy storage key list is not a list of strings"
+                )
             )
             return
         if sorted(keys.items) != sorted(declared) or len(set(keys.items)) != len(keys.items):
@@ -323,8 +343,13 @@ class TorchScanner:
         if pos != len(data):
             code = Code.TRAILING_DATA if pos < len(data) else Code.MALFORMED
             self.findings.append(
-                Finding(code, f"{location}@{min(pos, len(data))}", "bytes after the last storage"
-                        if pos < len(data) else "storages run past the end of the file")
+                Finding(
+                    code,
+                    f"{location}@{min(pos, len(data))}",
+                    "bytes after the last storage"
+                    if pos < len(data)
+                    else "storages run past the end of the file",
+                )
             )
 
 
@@ -375,18 +400,18 @@ def check_torchscript(source: bytes, where: str, findings: list[Finding]) -> Non
         return
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [
-                node.module or ""
-            ]
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+            )
             for name in names:
                 if name.split(".")[0] not in ("__torch__", "torch"):
                     findings.append(Finding(Code.TORCHSCRIPT_CALL, where, f"imports {name}"))
         elif isinstance(node, ast.Call):
             problem = _callee_problem(node.func)
             if problem:
-                findings.append(
-                    Finding(Code.TORCHSCRIPT_CALL, f"{where}:{node.lineno}", problem)
-                )
+                findings.append(Finding(Code.TORCHSCRIPT_CALL, f"{where}:{node.lineno}", problem))
 
 
 def _callee_problem(func: ast.expr) -> str | None:
@@ -428,15 +453,15 @@ def check_export_json(raw: bytes, where: str, findings: list[Finding], limits: L
         if isinstance(node, dict):
             target = node.get("target")
             if isinstance(target, str) and "inputs" in node and not _EXPORT_TARGETS.match(target):
-                findings.append(
-                    Finding(Code.EXPORT_TARGET, where, f"graph calls {target[:200]!r}")
-                )
+                findings.append(Finding(Code.EXPORT_TARGET, where, f"graph calls {target[:200]!r}"))
             stack.extend((v, depth + 1) for v in node.values())
         elif isinstance(node, list):
             stack.extend((v, depth + 1) for v in node)
 
 
-def scan_torch(data: memoryview, limits: Limits, deadline: Deadline, location: str) -> list[Finding]:
+def scan_torch(
+    data: memoryview, limits: Limits, deadline: Deadline, location: str
+) -> list[Finding]:
     findings: list[Finding] = []
     TorchScanner(limits, deadline, findings).scan(data, location)
     return findings

@@ -96,9 +96,7 @@ def _central_directory(data: memoryview, eocd: int) -> tuple[int, int, int, int]
     return cd_offset, cd_size, n_total, cd_end
 
 
-def _zip64_extra(
-    extra: bytes, size: int, csize: int, offset: int
-) -> tuple[int, int, int]:
+def _zip64_extra(extra: bytes, size: int, csize: int, offset: int) -> tuple[int, int, int]:
     pos = 0
     while pos + 4 <= len(extra):
         tag, length = struct.unpack_from("<HH", extra, pos)
@@ -137,8 +135,24 @@ def _read_central(data: memoryview, cd_offset: int, cd_end: int, count: int) -> 
     for _ in range(count):
         if pos + 46 > cd_end or bytes(data[pos : pos + 4]) != _CDH:
             raise ZipViolation("central directory entry missing or truncated")
-        (made_by, _, flags, method, _, _, crc, csize, size, n_len, e_len, c_len, disk, _,
-         ext_attr, offset) = struct.unpack_from("<HHHHHHIIIHHHHHII", data, pos + 4)
+        (
+            made_by,
+            _,
+            flags,
+            method,
+            _,
+            _,
+            crc,
+            csize,
+            size,
+            n_len,
+            e_len,
+            c_len,
+            disk,
+            _,
+            ext_attr,
+            offset,
+        ) = struct.unpack_from("<HHHHHHIIIHHHHHII", data, pos + 4)
         name = _check_name(bytes(data[pos + 46 : pos + 46 + n_len]), flags)
         extra = bytes(data[pos + 46 + n_len : pos + 46 + n_len + e_len])
         size, csize, offset = _zip64_extra(extra, size, csize, offset)
@@ -246,7 +260,9 @@ def member_bytes(
                 f"{e.name}: members exceed max_decompressed_bytes={limits.max_decompressed_bytes}",
             )
         if e.size > 64 << 20 and e.size > limits.max_ratio * max(e.compressed_size, 1):
-            raise LimitExceeded("max_ratio", f"{e.name}: ratio exceeds max_ratio={limits.max_ratio}")
+            raise LimitExceeded(
+                "max_ratio", f"{e.name}: ratio exceeds max_ratio={limits.max_ratio}"
+            )
         content = memoryview(_inflate(raw, e))
         budget[0] -= e.size
     deadline.check()
