@@ -44,13 +44,17 @@ def _all(index: kopf.Index[Any, Any], key: r.Key | None) -> list[Any]:
     return list(store) if store else []
 
 
-class _Live:
-    """What the indexes know about one model (kopf passes indexes as keyword arguments)."""
+def _lookup(key: r.Key | None, kwargs: dict[str, Any]) -> r.Lookup:
+    """Reads the indexes (kopf passes them as keyword arguments) when called, not before."""
 
-    def __init__(self, key: r.Key | None, kwargs: dict[str, Any]) -> None:
-        self.model: dict[str, Any] | None = _one(kwargs["mlmodel_index"], key)
-        self.deployment: r.LiveDeployment | None = _one(kwargs["deployment_index"], key)
-        self.pods: list[PodView] = _all(kwargs["pod_index"], key)
+    def live() -> r.LiveState:
+        return r.LiveState(
+            model=_one(kwargs["mlmodel_index"], key),
+            deployment=_one(kwargs["deployment_index"], key),
+            pods=_all(kwargs["pod_index"], key),
+        )
+
+    return live
 
 
 # --- Indexes ------------------------------------------------------------------------------------
@@ -80,9 +84,8 @@ async def pod_index(body: kopf.Body, **_: Any) -> dict[r.Key, PodView]:
 @kopf.on.create(*MODEL)
 @kopf.on.update(*MODEL)
 async def reconcile_model(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
-    live = _Live(r.key_of(body), kwargs)
     try:
-        await _reconciler(memo).reconcile(dict(body), deployment=live.deployment, pods=live.pods)
+        await _reconciler(memo).reconcile(dict(body), _lookup(r.key_of(body), kwargs))
     except r.InvalidSpec as exc:
         raise kopf.PermanentError(str(exc)) from exc
     except r.RetryLater as exc:
@@ -102,14 +105,15 @@ def _child_handler(group: str, version: str, plural: str) -> None:
     @kopf.on.event(group, version, plural, labels=MANAGED, id=f"drift-{plural}")
     async def child_event(type: str, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
         key = r.model_key_of_child(body)
-        live = _Live(key, kwargs)
-        if live.model is None:
+        live = _lookup(key, kwargs)
+        model = live().model
+        if key is None or model is None:
             return
         reconciler = _reconciler(memo)
         try:
-            await reconciler.repair(live.model, dict(body), deleted=type == "DELETED")
+            await reconciler.repair(model, dict(body), deleted=type == "DELETED")
             if body.get("kind") == DEPLOYMENT.kind:
-                await reconciler.refresh(live.model, deployment=live.deployment, pods=live.pods)
+                await reconciler.refresh(key, live)
         except (r.RetryLater, r.InvalidSpec) as exc:
             log.warning("could not repair %s for %s: %s", plural, key, exc)
 
@@ -121,10 +125,9 @@ for _kind in CHILD_KINDS:
 @kopf.on.event("", "v1", "pods", labels=MANAGED)
 async def pod_event(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
     key = r.model_key_of_child(body)
-    live = _Live(key, kwargs)
-    if live.model is None:
+    if key is None:
         return
     try:
-        await _reconciler(memo).refresh(live.model, deployment=live.deployment, pods=live.pods)
+        await _reconciler(memo).refresh(key, _lookup(key, kwargs))
     except r.RetryLater as exc:
         log.warning("could not update the status of %s: %s", key, exc)

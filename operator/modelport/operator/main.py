@@ -9,6 +9,7 @@ Credentials come from the pod's service account in a cluster, else from ``KUBECO
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import socket
 import sys
@@ -87,6 +88,30 @@ def _elect(
     return elector, lost
 
 
+async def _operate(settings: OperatorSettings, kube: Kube, lost: threading.Event) -> None:
+    """kopf's operator, stopped by SIGINT/SIGTERM or when leadership is lost.
+
+    The stop flag is an asyncio.Event: kopf waits for thread-side flags in an executor thread,
+    which would keep the process alive after a signal.
+    """
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def stop_when_lost() -> None:
+        if lost.wait():
+            loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=stop_when_lost, name="stop-when-lost", daemon=True).start()
+    await kopf.operator(
+        clusterwide=not settings.namespaces,
+        namespaces=settings.namespaces,
+        standalone=True,
+        settings=kopf_settings(settings),
+        memo=kopf.Memo(reconciler=Reconciler(settings=settings, kube=kube)),
+        stop_flag=stop,
+    )
+
+
 def run(settings: OperatorSettings) -> int:
     """Run until stopped; the exit status is 1 if leadership was lost."""
     kube = Kube(load_configuration(pool_size=settings.workers), workers=settings.workers)
@@ -100,14 +125,7 @@ def run(settings: OperatorSettings) -> int:
     else:
         leading.set()
     try:
-        kopf.run(
-            clusterwide=not settings.namespaces,
-            namespaces=settings.namespaces,
-            standalone=True,
-            settings=kopf_settings(settings),
-            memo=kopf.Memo(reconciler=Reconciler(settings=settings, kube=kube)),
-            stop_flag=stop,
-        )
+        asyncio.run(_operate(settings, kube, lost))
     finally:
         stop.set()
         if elector is not None and not lost.is_set():
@@ -124,6 +142,8 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # one line per handler call and object is too much at INFO
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     sys.exit(run(OperatorSettings()))
 
 

@@ -13,7 +13,7 @@ import base64
 import hashlib
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +52,19 @@ class LiveDeployment:
 
     view: status.DeploymentView
     key_checksum: str | None
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """What the operator currently knows of a model and its pods (from kopf's indexes)."""
+
+    model: Mapping[str, Any] | None
+    deployment: LiveDeployment | None
+    pods: list[status.PodView]
+
+
+Lookup = Callable[[], LiveState]
+"""Reads the current LiveState of one model when called."""
 
 
 def key_of(body: Mapping[str, Any]) -> Key:
@@ -129,18 +142,12 @@ class Reconciler:
 
     # --- Children -----------------------------------------------------------------------------
 
-    async def reconcile(
-        self,
-        body: Mapping[str, Any],
-        *,
-        deployment: LiveDeployment | None,
-        pods: list[status.PodView],
-    ) -> MLModelStatus:
+    async def reconcile(self, body: Mapping[str, Any], live: Lookup) -> MLModelStatus | None:
         """Apply every child the model should have, remove the others, write the status."""
         model = await self._parse_or_fail(body)
         checksum = await self._key_checksum(model, body)
         await self._apply_children(model, checksum)
-        return await self.refresh(body, deployment=deployment, pods=pods)
+        return await self.refresh(key_of(body), live)
 
     async def _parse_or_fail(self, body: Mapping[str, Any]) -> MLModel:
         try:
@@ -237,16 +244,16 @@ class Reconciler:
 
     # --- Status -------------------------------------------------------------------------------
 
-    async def refresh(
-        self,
-        body: Mapping[str, Any],
-        *,
-        deployment: LiveDeployment | None,
-        pods: list[status.PodView],
-    ) -> MLModelStatus:
-        """Compute the model's status from its live children; write it if it changed."""
-        key = key_of(body)
+    async def refresh(self, key: Key, live: Lookup) -> MLModelStatus | None:
+        """Compute the model's status from its live children; write it if it changed.
+
+        `live` is read under the model's lock, so the freshest state always wins.
+        """
         async with self._lock(key):
+            state = live()
+            body = state.model
+            if body is None:
+                return None  # deleted meanwhile
             try:
                 model = parse_model(body)
             except InvalidSpec as exc:
@@ -263,8 +270,8 @@ class Reconciler:
             new = status.compute(
                 model,
                 self.settings,
-                deployment=deployment.view if deployment else None,
-                pods=pods,
+                deployment=state.deployment.view if state.deployment else None,
+                pods=state.pods,
                 previous=previous,
                 now=_now(),
             )
