@@ -12,7 +12,6 @@ Kernels hold only arrays they never write to and are safe to call from several t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -217,6 +216,8 @@ def _ovr_normalise(prob: AnyArray) -> npt.NDArray[np.float64]:
 # Decision trees and forests of them
 # --------------------------------------------------------------------------------------------
 
+#: Levels walked between checks for (tree, row) pairs that have reached their leaf.
+_COMPACT_EVERY = 4
 #: Internal nodes whose thresholds become exact-tie probe values (sampled if there are more).
 _MAX_TIE_NODES = 128
 
@@ -247,6 +248,7 @@ class TreeEnsembleKernel:
     slot_feature: npt.NDArray[np.intp]
     slot_threshold: npt.NDArray[np.float32]
     slot_child: npt.NDArray[np.intp]
+    slot_is_leaf: npt.NDArray[np.bool_]
     is_leaf: npt.NDArray[np.bool_]
     depth: int
     values: npt.NDArray[np.float64]
@@ -276,38 +278,39 @@ class TreeEnsembleKernel:
             return None
         flat = x32.reshape(-1)
         n_rows = x32.shape[0]
-        slot = np.repeat(2 * self.roots[:, np.newaxis], n_rows, axis=1)
-        if n_rows == 1:
-            step = self._step_one_row
-        else:
-            row_base = (np.arange(n_rows, dtype=np.intp) * self.n_features)[np.newaxis, :]
-            step = partial(self._step, row_base=row_base)
-        for level in range(self.depth):
-            slot = step(slot, flat)
-            if level % 4 == 3 and self.is_leaf.take(slot >> 1).all():
-                break
-        node: npt.NDArray[np.intp] = slot >> 1
+        slot = self._walk_one_row(flat) if n_rows == 1 else self._walk_rows(flat, n_rows)
+        node: npt.NDArray[np.intp] = (slot >> 1).reshape(self.n_trees, n_rows)
         return node
 
-    def _step_one_row(
-        self, slot: npt.NDArray[np.intp], flat: npt.NDArray[np.float32]
-    ) -> npt.NDArray[np.intp]:
-        x = flat.take(self.slot_feature.take(slot))
-        right = x > self.slot_threshold.take(slot)
-        child: npt.NDArray[np.intp] = self.slot_child.take(slot + right)
-        return child
+    def _walk_one_row(self, flat: npt.NDArray[np.float32]) -> npt.NDArray[np.intp]:
+        """One row: all trees step together; stop once every tree sits in a leaf."""
+        slot = 2 * self.roots
+        for level in range(self.depth):
+            x = flat.take(self.slot_feature.take(slot))
+            slot = self.slot_child.take(slot + (x > self.slot_threshold.take(slot)))
+            if level % _COMPACT_EVERY == _COMPACT_EVERY - 1 and self.slot_is_leaf.take(slot).all():
+                break
+        return slot
 
-    def _step(
-        self,
-        slot: npt.NDArray[np.intp],
-        flat: npt.NDArray[np.float32],
-        *,
-        row_base: npt.NDArray[np.intp],
-    ) -> npt.NDArray[np.intp]:
-        x = flat.take(row_base + self.slot_feature.take(slot))
-        right = x > self.slot_threshold.take(slot)
-        child: npt.NDArray[np.intp] = self.slot_child.take(slot + right)
-        return child
+    def _walk_rows(self, flat: npt.NDArray[np.float32], n_rows: int) -> npt.NDArray[np.intp]:
+        """Several rows: (tree, row) pairs step together; every few levels the pairs that have
+        reached a leaf are set aside, so that deep paths do not drag the shallow ones along."""
+        slot = np.repeat(2 * self.roots, n_rows)  # tree-major, like the (n_trees, n_rows) result
+        row_base = np.tile(np.arange(n_rows, dtype=np.intp) * self.n_features, self.n_trees)
+        done = slot.copy()
+        where = np.arange(slot.shape[0])
+        for level in range(self.depth):
+            x = flat.take(row_base + self.slot_feature.take(slot))
+            slot = self.slot_child.take(slot + (x > self.slot_threshold.take(slot)))
+            if level % _COMPACT_EVERY == _COMPACT_EVERY - 1:
+                walking = np.flatnonzero(~self.slot_is_leaf.take(slot))
+                if walking.shape[0] < slot.shape[0]:
+                    done[where] = slot
+                    where, slot, row_base = where[walking], slot[walking], row_base[walking]
+                    if not walking.shape[0]:
+                        return done
+        done[where] = slot
+        return done
 
     def _raw(self, x: FloatArray) -> npt.NDArray[np.float64] | None:
         node = self.leaves(x)
@@ -404,6 +407,7 @@ def flatten_trees(
         slot_feature=_frozen(np.repeat(feature, 2)),
         slot_threshold=_frozen(np.repeat(float32_floor(threshold), 2)),
         slot_child=_frozen(slot_child.reshape(-1)),
+        slot_is_leaf=_frozen(np.repeat(np.concatenate(leaves), 2)),
         is_leaf=_frozen(np.concatenate(leaves)),
         depth=depth,
         values=_frozen(np.concatenate(values)),
