@@ -93,6 +93,7 @@ def create_app(
         version="0.1.0",
         lifespan=_lifespan(ctx),
         responses={400: {"model": _error_model()}},
+        openapi_tags=[{"name": "models", "description": "Upload and manage models."}],
     )
     app.state.ctx = ctx
     for router in (auth.router, keys.router, models.router, admin.router, internal.router):
@@ -193,28 +194,55 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
 
+_ERROR_DESCRIPTIONS = {
+    400: "Bad request (the body is the error shape; validation errors list their fields)",
+    401: "Not authenticated",
+    403: "Forbidden",
+    404: "Not found (also another user's model)",
+    409: "Conflict",
+    413: "Too large",
+    429: "Rate limited (see Retry-After)",
+    500: "Server or storage error (retry advice in the message)",
+    503: "Database or component unavailable (see Retry-After)",
+}
+
+
+def _error_statuses(path: str, method: str) -> set[int]:
+    if path == "/readyz":
+        return {503}
+    if not path.startswith("/api/"):
+        return set()
+    statuses = {400, 401, 404, 429, 500, 503}
+    if path.startswith("/api/v1/admin") or path == "/api/v1/auth/signup":
+        statuses.add(403)
+    if path == "/api/v1/auth/signup":
+        statuses.add(409)
+    if method == "post" and (path == "/api/v1/models" or path.endswith("/versions")):
+        statuses |= {403, 413}
+    return statuses
+
+
 def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """The schema, with validation errors documented as 400 ErrorResponse (what the API sends)."""
+    """The schema, documenting the error statuses each route answers with the ErrorResponse
+    body (validation errors are 400 here, not FastAPI's 422)."""
 
     def build() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-        for path in schema.get("paths", {}).values():
-            for operation in path.values():
-                responses = operation.get("responses", {})
+        ref = {"$ref": "#/components/schemas/ErrorResponse"}
+        for path, item in schema.get("paths", {}).items():
+            for method, operation in item.items():
+                responses = operation.setdefault("responses", {})
                 responses.pop("422", None)
-                responses.setdefault(
-                    "400",
-                    {
-                        "description": "Bad request",
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/ErrorResponse"}
-                            }
+                for status in sorted(_error_statuses(path, method)):
+                    responses.setdefault(
+                        str(status),
+                        {
+                            "description": _ERROR_DESCRIPTIONS[status],
+                            "content": {"application/json": {"schema": ref}},
                         },
-                    },
-                )
+                    )
         for name in ("HTTPValidationError", "ValidationError"):
             schema.get("components", {}).get("schemas", {}).pop(name, None)
         app.openapi_schema = schema

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from modelport.api.db.tables import ModelStatus, Role, Subscription
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
+
+#: Text that a database can store (PostgreSQL refuses NUL characters).
+Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
 
 
 class CamelModel(BaseModel):
@@ -32,13 +35,13 @@ class ErrorResponse(CamelModel):
 
 
 class SignupRequest(CamelModel):
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
-    password: str = Field(min_length=8, max_length=1024)
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@ \t\r\n\x00]+@[^@ \t\r\n\x00]+$")
+    password: Text = Field(min_length=8, max_length=1024)
 
 
 class LoginRequest(CamelModel):
-    email: str = Field(max_length=320)
-    password: str = Field(max_length=1024)
+    email: Text = Field(max_length=320)
+    password: Text = Field(max_length=1024)
 
 
 class TokenResponse(CamelModel):
@@ -74,7 +77,7 @@ class UserAdminUpdate(CamelModel):
 
 
 class KeyCreate(CamelModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: Text = Field(min_length=1, max_length=100)
 
 
 class KeyPublic(CamelModel):
@@ -152,7 +155,7 @@ class ModelList(CamelModel):
 
 
 class ModelUpdate(CamelModel):
-    description: str | None = Field(default=None, max_length=10_000)
+    description: Text | None = Field(default=None, max_length=10_000)
     status: ModelStatus | None = None
     settings: DeploymentSettings | None = None
 
@@ -194,7 +197,7 @@ class UsageReport(CamelModel):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
-    model: str = Field(max_length=64)
+    model: Text = Field(max_length=64)
     window: Window
     requests: int = Field(ge=0)
     errors: int = Field(ge=0)

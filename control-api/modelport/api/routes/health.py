@@ -22,6 +22,10 @@ async def readyz(ctx: Ctx) -> Health:
     return Health(status="ok")
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}, "description": "Metrics"}},
+)
 def metrics(ctx: Ctx) -> Response:
     return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)

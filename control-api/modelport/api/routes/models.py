@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, Request, Response
 from modelport.api.db.tables import ModelStatus
 from modelport.api.deps import Ctx, CurrentUser, SessionDep
 from modelport.api.schemas import (
-    ErrorResponse,
     ModelList,
     ModelMetadata,
     ModelUpdate,
@@ -32,20 +31,26 @@ _UPLOAD_BODY = {
                     "required": ["file", "modelName"],
                     "properties": {
                         "file": {"type": "string", "format": "binary"},
-                        "modelName": {"type": "string", "minLength": 1, "maxLength": 200},
-                        "description": {"type": "string", "maxLength": 10000},
+                        "modelName": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 200,
+                            "pattern": "^[^\\x00]*\\S[^\\x00]*$",
+                        },
+                        "description": {
+                            "type": "string",
+                            "maxLength": 10000,
+                            "pattern": "^[^\\x00]*$",
+                        },
                     },
                 }
             }
         },
     }
 }
-_UPLOAD_ERRORS: dict[int | str, dict[str, object]] = {
-    s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 413, 429, 500, 503)
-}
 
 
-@router.post("", status_code=201, openapi_extra=_UPLOAD_BODY, responses=_UPLOAD_ERRORS)
+@router.post("", status_code=201, openapi_extra=_UPLOAD_BODY)
 async def upload_model(request: Request, ctx: Ctx, caller: CurrentUser) -> UploadResponse:
     await run_in_threadpool(upload.precheck, ctx, caller=caller)
     received = await upload.receive(

@@ -16,6 +16,7 @@ from modelport.api.context import AppContext
 from modelport.api.db.tables import ApiKey, Model, User
 from modelport.api.schemas import DeploymentSettings, KeyCreated, KeyPublic
 from modelport.api.services import audit
+from modelport.api.services.ids import is_id
 from modelport.api.services.users import Principal
 from modelport.core.errors import NotFound
 from sqlalchemy import select
@@ -60,7 +61,7 @@ def list_keys(session: Session, *, caller: Principal) -> list[KeyPublic]:
 
 def revoke_key(session: Session, *, ctx: AppContext, caller: Principal, key_id: str) -> None:
     """Revoke one of the caller's keys; the runtimes stop accepting it within a minute."""
-    key = session.get(ApiKey, key_id)
+    key = session.get(ApiKey, key_id) if is_id(key_id) else None
     if key is None or key.user_id != caller.id:
         raise NotFound(f"no key {key_id}", details={"keyId": key_id})
     if key.revoked_at is None:

@@ -21,6 +21,7 @@ from modelport.api.schemas import (
     VersionPublic,
 )
 from modelport.api.services import audit, keys
+from modelport.api.services.ids import is_id
 from modelport.api.services.users import Principal
 from modelport.core.crypto import WrappedKey
 from modelport.core.errors import ModelportError, NotFound
@@ -36,7 +37,7 @@ def new_model_id() -> str:
 
 
 def owned(session: Session, *, caller: Principal, model_id: str) -> Model:
-    model = session.get(Model, model_id)
+    model = session.get(Model, model_id) if is_id(model_id) else None
     if model is None or model.owner_id != caller.id:
         raise NotFound(f"no model {model_id}", details={"modelId": model_id})
     return model

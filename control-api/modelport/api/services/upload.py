@@ -240,6 +240,8 @@ async def receive(request: Request, *, max_file: int, spool_dir: Path | None) ->
 
 def _form_fields(upload: SpooledUpload) -> tuple[str, str]:
     name = upload.fields.get("modelName", "").strip()
+    if any("\x00" in v for v in upload.fields.values()) or "\x00" in upload.filename:
+        raise UploadRefused("form fields and the file name must not contain NUL characters")
     if not name or len(name) > 200:
         raise UploadRefused(
             "modelName is required (1 to 200 characters)", details={"field": "modelName"}

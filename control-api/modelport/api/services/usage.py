@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from modelport.api.context import AppContext
 from modelport.api.db.tables import ApiKey, Model, UsageWindow
 from modelport.api.schemas import Latency, UsageBucket, UsageReport, UsageSummary, Window
+from modelport.api.services.ids import is_id
 from modelport.api.services.models import owned
 from modelport.api.services.users import Principal
 from modelport.core.errors import BadInput, Unauthenticated
@@ -26,7 +27,7 @@ WINDOWS: dict[str, tuple[timedelta, timedelta]] = {
 def record_report(session: Session, *, ctx: AppContext, token: str, report: UsageReport) -> None:
     """Store one report: the model's token must match; counts add to the model's totals."""
     expected = ctx.usage_token(report.model)
-    model = session.get(Model, report.model)
+    model = session.get(Model, report.model) if is_id(report.model) else None
     if not hmac.compare_digest(expected.encode(), token.encode()) or model is None:
         raise Unauthenticated("invalid usage token")
     if report.window.end < report.window.start:

@@ -10,6 +10,7 @@ from modelport.api import auth
 from modelport.api.db.tables import ApiKey, Role, Subscription, User
 from modelport.api.schemas import RateLimits, UserAdminUpdate, UserList, UserPublic
 from modelport.api.services import audit
+from modelport.api.services.ids import is_id
 from modelport.api.settings import ApiSettings
 from modelport.core.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from sqlalchemy import func, select
@@ -178,7 +179,7 @@ def admin_update(
 ) -> User:
     """Change a user's role, subscription or limits (a new subscription resets the limits)."""
     _require_admin(caller)
-    user = session.get(User, user_id)
+    user = session.get(User, user_id) if is_id(user_id) else None
     if user is None:
         raise NotFound(f"no user {user_id}", details={"userId": user_id})
     if change.subscription is not None and change.subscription is not user.subscription:
