@@ -351,12 +351,18 @@ def _benign_pkl() -> bytes:
 
 
 def _torch_duplicate(cmd: str) -> bytes:
+    # miniz (torch.load) takes the first of two same-named members, Python's zipfile the last.
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _zip([("archive/data.pkl", _benign_pkl()), ("archive/data.pkl", system(cmd)),
-                     ("archive/version", b"3\n")])  # fmt: skip
+        return _zip(
+            [
+                ("archive/data.pkl", system(cmd)),
+                ("archive/data.pkl", _benign_pkl()),
+                ("archive/version", b"3\n"),
+            ]
+        )
 
 
 def _torch_case(cmd: str) -> bytes:
