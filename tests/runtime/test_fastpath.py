@@ -294,8 +294,10 @@ def test_inputs_outside_the_fast_path_behave_like_sklearn(make: Any) -> None:
     estimator = make().fit(x, signal > 0)
     compiled = compile_estimator(estimator, max_rows=16)
     assert compiled is not None
-    # Not ndarrays, int dtype, more rows than max_rows: served by scikit-learn, same answer.
-    for rows in (x[:3].tolist(), x[:3].astype(np.int64), x[:40]):
+    # Not ndarrays, int dtype, Fortran order, a strided view, more rows than max_rows: served
+    # by scikit-learn, same answer.
+    odd_layouts = (np.asfortranarray(x[:5]), x[:10:2])
+    for rows in (x[:3].tolist(), x[:3].astype(np.int64), *odd_layouts, x[:40]):
         assert compiled.fast_predict(rows) is None
         assert identical(compiled.predict(rows), estimator.predict(rows))
     # NaN (served by forests, refused by linear models), overflow to float32 inf, wrong width:

@@ -9,7 +9,7 @@ time gives ``None``: serve the estimator itself.
 Trees are flattened into contiguous arrays and walked for all trees and all rows at once, one
 level per NumPy step; linear models are the estimator's own matmul and link function without
 the per-call validation. Inputs outside the verified domain (not a finite 2-D float32/float64
-ndarray of the right width and size) go to scikit-learn unchanged.
+ndarray of the right width and size, C-contiguous) go to scikit-learn unchanged.
 """
 
 from modelport.runtime.fastpath._compile import compile_estimator, identical

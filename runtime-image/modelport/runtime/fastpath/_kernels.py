@@ -95,8 +95,9 @@ class ScalerTransform:
         return cls(mean=mean, scale=scale, mean64=mean64, scale64=scale64)
 
     def transform(self, x: FloatArray) -> FloatArray:
-        # scikit-learn validates with copy=True and casts mean_/scale_ to x.dtype first.
-        out = x.copy()
+        # scikit-learn validates with copy=True (np.array's "K" order) and casts mean_/scale_ to
+        # x.dtype first.
+        out = np.array(x, copy=True)
         if self.mean is not None:
             out -= self.mean[out.dtype]
         if self.scale is not None:

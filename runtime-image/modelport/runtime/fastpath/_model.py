@@ -17,9 +17,9 @@ DEFAULT_MAX_ROWS = 1024
 class CompiledModel:
     """A scikit-learn estimator with a faster, verified-equal ``predict``.
 
-    Inputs the fast path was not verified for (anything but a finite 2-D float32/float64 ndarray
-    of the right width with 1 to ``max_rows`` rows) go to the estimator itself, so results, errors
-    and warnings are always scikit-learn's.
+    Inputs the fast path was not verified for (anything but a finite, C-contiguous, 2-D
+    float32/float64 ndarray of the right width with 1 to ``max_rows`` rows) go to the estimator
+    itself, so results, errors and warnings are always scikit-learn's.
     """
 
     def __init__(
@@ -72,10 +72,14 @@ class CompiledModel:
         return z
 
     def accepts(self, x: Any) -> bool:
-        """Whether ``x`` is in the domain the fast path was verified on (finiteness aside)."""
+        """Whether ``x`` is in the domain the fast path was verified on (finiteness aside).
+
+        C-contiguous only: the probes are, and a matmul may round differently on another layout.
+        """
         return (
             isinstance(x, np.ndarray)
             and x.ndim == 2
+            and x.flags.c_contiguous
             and x.dtype in FAST_DTYPES
             and x.shape[1] == self.n_features_in_
             and 0 < x.shape[0] <= self.max_rows
