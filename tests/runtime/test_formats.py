@@ -50,8 +50,8 @@ def v2_tensor(name: str, rows: np.ndarray) -> dict:
     }
 
 
-async def serve_and_check(artifact: Artifact, mf: ModelFile) -> None:
-    settings = settings_for(artifact, model_name="m")
+async def serve_and_check(artifact: Artifact, mf: ModelFile, **overrides: str) -> None:
+    settings = settings_for(artifact, model_name="m", **overrides)
     model = load_served_model(settings, RuntimeMetrics("m"))
     app = create_app(settings, model=model)
     rows = mf.sample_input
@@ -97,10 +97,13 @@ async def test_served_from_encrypted_file(request, tmp_path: Path, family: str, 
 @pytest.mark.s3
 @pytest.mark.parametrize(("family", "name"), SERVABLE)
 async def test_served_from_encrypted_s3_object(
-    request, s3_store, tmp_path: Path, family: str, name: str
+    request, s3_server, s3_store, monkeypatch, tmp_path: Path, family: str, name: str
 ):
+    for variable, value in s3_server.env().items():  # credentials as a pod gets them
+        monkeypatch.setenv(variable, value)
     mf = model_file(request, family, name)
-    await serve_and_check(encrypt_to_s3(mf.path, s3_store, tmp_path, mf.format.value), mf)
+    artifact = encrypt_to_s3(mf.path, s3_store, tmp_path, mf.format.value)
+    await serve_and_check(artifact, mf, s3_endpoint_url=s3_server.endpoint_url)
 
 
 def test_a_bare_state_dict_is_refused_with_how_to_export(torch_model_files, tmp_path: Path):
