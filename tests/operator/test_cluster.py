@@ -400,6 +400,10 @@ def test_steady_state_makes_no_requests(
         ({"format": "exe"}, 'Unsupported value: "exe"'),
         ({"state": "paused"}, 'Unsupported value: "paused"'),
         ({"replicas": -2}, "replicas must be >= 0"),
+        (
+            {"resources": {"requests": {"cpu": "lots"}}},
+            "resources.requests values must be quantities such as 500m or 2Gi",
+        ),
     ],
 )
 def test_cel_rules_refuse_bad_specs(
@@ -422,10 +426,12 @@ def test_name_too_long_is_refused(cluster: Cluster, ns: str) -> None:
 def test_spec_the_cluster_refuses_fails_without_crash_looping(
     cluster: Cluster, ns: str, operator: OperatorProcess
 ) -> None:
-    create(cluster, ns, mlmodel("badres", resources={"requests": {"cpu": "lots"}}))
-    st = wait_phase(cluster, ns, "badres", "Failed")
+    # The CRD cannot check label keys; the API server refuses the Deployment (422).
+    create(cluster, ns, mlmodel("badsel", gpu={"count": 1, "nodeSelector": {"bad key!": "x"}}))
+    st = wait_phase(cluster, ns, "badsel", "Failed")
     assert st["reason"] == "InvalidSpec"
-    assert "quantities must match" in st["message"] or "quantity" in st["message"].lower()
+    assert "Deployment refused" in st["message"]
+    assert "bad key!" in st["message"]
     assert operator.up()
     create(cluster, ns, mlmodel("afterwards"))
     wait_phase(cluster, ns, "afterwards", "Ready")

@@ -153,6 +153,7 @@ def test_status_round_trip_uses_camel_case() -> None:
         ({"replicas": -1}, "replicas"),
         ({"surprise": True}, "surprise"),
         ({"ingress": {"path": "no-slash"}}, "path"),
+        ({"resources": {"requests": {"cpu": "lots"}}}, "not a quantity"),
     ],
 )
 def test_invalid_specs_are_refused(spec: dict[str, Any], message: str) -> None:

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, Self
 
 from modelport.core.constants import GROUP, VERSION
 from modelport.core.formats import ModelFormat
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -30,8 +30,19 @@ SHA256_PATTERN = r"^[0-9a-f]{64}$"
 HOST_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 URI_SCHEMES = ("s3://", "file://")
 
+QUANTITY_PATTERN = r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?[0-9]+))?$"
+
+
+def _quantity(value: str | int) -> str | int:
+    if isinstance(value, str) and not re.match(QUANTITY_PATTERN, value):
+        raise ValueError(f"{value!r} is not a quantity such as 500m or 2Gi")
+    if isinstance(value, int) and value < 0:
+        raise ValueError("quantities must not be negative")
+    return value
+
+
 #: A Kubernetes resource quantity such as ``500m``, ``2Gi`` or ``1``.
-Quantity = Annotated[str | int, Field(union_mode="left_to_right")]
+Quantity = Annotated[str | int, Field(union_mode="left_to_right"), AfterValidator(_quantity)]
 
 
 class _Model(BaseModel):

@@ -130,6 +130,7 @@ class Reconciler:
     _locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
     _written: dict[Key, dict[str, Any]] = field(default_factory=dict)
     _applied: dict[Key, set[str]] = field(default_factory=dict)
+    _invalid: dict[Key, tuple[int | None, str]] = field(default_factory=dict)
 
     def _lock(self, key: Key) -> asyncio.Lock:
         return self._locks.setdefault(key, asyncio.Lock())
@@ -139,27 +140,32 @@ class Reconciler:
         self._locks.pop(key, None)
         self._written.pop(key, None)
         self._applied.pop(key, None)
+        self._invalid.pop(key, None)
 
     # --- Children -----------------------------------------------------------------------------
 
     async def reconcile(self, body: Mapping[str, Any], live: Lookup) -> MLModelStatus | None:
         """Apply every child the model should have, remove the others, write the status."""
-        model = await self._parse_or_fail(body)
-        checksum = await self._key_checksum(model, body)
-        await self._apply_children(model, checksum)
-        return await self.refresh(key_of(body), live)
-
-    async def _parse_or_fail(self, body: Mapping[str, Any]) -> MLModel:
+        key = key_of(body)
         try:
-            return parse_model(body)
+            model = parse_model(body)
+            checksum = await self._key_checksum(model, body)
+            await self._apply_children(model, checksum)
         except InvalidSpec as exc:
-            meta = body["metadata"]
-            previous = _previous(body)
-            new = status.invalid(
-                str(exc), generation=meta.get("generation"), previous=previous, now=_now()
-            )
-            await self._write_status(body, new, previous)
+            await self._fail_invalid(body, str(exc))
             raise
+        self._invalid.pop(key, None)
+        return await self.refresh(key, live)
+
+    async def _fail_invalid(self, body: Mapping[str, Any], message: str) -> None:
+        """Failed/InvalidSpec, kept (for this generation) over what the children say."""
+        key = key_of(body)
+        generation = body["metadata"].get("generation")
+        self._invalid[key] = (generation, message)
+        async with self._lock(key):
+            previous = self._last(key, body)
+            new = status.invalid(message, generation=generation, previous=previous, now=_now())
+            await self._write_status(body, new, previous)
 
     async def _key_checksum(self, model: MLModel, body: Mapping[str, Any]) -> str | None:
         ref = model.spec.artifact.key_secret_ref
@@ -169,7 +175,7 @@ class Reconciler:
         checksum = key_checksum(secret) if secret else None
         if checksum is None:
             message = f"waiting for Secret {ref.name} with key {c.SECRET_DATA_KEY}"
-            previous = _previous(body)
+            previous = self._last(key_of(body), body)
             pending = MLModelStatus(
                 phase=Phase.PENDING,
                 reason="SecretMissing",
@@ -254,16 +260,15 @@ class Reconciler:
             body = state.model
             if body is None:
                 return None  # deleted meanwhile
+            generation = body["metadata"].get("generation")
+            invalid = self._invalid.get(key)
             try:
+                if invalid is not None and invalid[0] == generation:
+                    raise InvalidSpec(invalid[1])
                 model = parse_model(body)
             except InvalidSpec as exc:
-                previous = _previous(body)
-                new = status.invalid(
-                    str(exc),
-                    generation=body["metadata"].get("generation"),
-                    previous=previous,
-                    now=_now(),
-                )
+                previous = self._last(key, body)
+                new = status.invalid(str(exc), generation=generation, previous=previous, now=_now())
                 await self._write_status(body, new, previous)
                 return new
             previous = self._last(key, body)
