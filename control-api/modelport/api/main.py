@@ -1,4 +1,5 @@
-"""``modelport-api``: serve the control API (settings from ``MODELPORT_API_*``), or migrate."""
+"""``modelport-api``: serve the control API (settings from ``MODELPORT_API_*``), migrate the
+database, or rotate the master key."""
 
 from __future__ import annotations
 
@@ -55,6 +56,29 @@ def migrate(
     settings = _settings()
     run_migrations(settings.database_url, revision)
     typer.echo(f"database migrated to {revision}")
+
+
+@cli.command("rotate-keys")
+def rotate_keys() -> None:
+    """Re-wrap every stored data key under the current master key (artifacts stay untouched)."""
+    from modelport.api.db.session import Database
+    from modelport.api.services.rotation import rotate_master_key
+
+    settings = _settings()
+    keys = settings.key_ring()
+    if keys is None:
+        typer.echo("MODELPORT_API_MASTER_KEYS is not set", err=True)
+        raise typer.Exit(2)
+    db = Database(settings.database_url)
+    try:
+        with db.session() as session:
+            report = rotate_master_key(session, keys=keys)
+    finally:
+        db.dispose()
+    typer.echo(
+        f"re-wrapped {report.rewrapped} data keys under {report.current_key_id!r}; "
+        f"{report.already_current} were already current"
+    )
 
 
 def main() -> None:

@@ -69,6 +69,9 @@ class ApiSettings(BaseSettings):
     """The API's own external base URL (endpoint URLs of locally run models are built from it)."""
     usage_report_url: str | None = None
     """Where runtimes POST usage reports; default ``{public_url}/api/v1/internal/usage``."""
+    usage_token: SecretStr | None = None
+    """Shared token runtimes in the cluster report usage with (the operator mounts the same one);
+    unset: each model reports with its own derived token only (local runtimes)."""
     deployer: Literal["local", "kubernetes", "none"] = "local"
     """How models run: local runtime processes, MLModel resources, or not at all (tests)."""
     data_dir: Path = Path("./.modelport")
@@ -78,7 +81,8 @@ class ApiSettings(BaseSettings):
     kubernetes_namespace: str = "modelport-models"
     """Namespace of the MLModel resources and Secrets."""
     kubernetes_ingress_host: str | None = None
-    """Host name models are published under (``{public}/models/{id}``); none: no ingress."""
+    """Ingress domain of the models: endpoint URLs read ``https://<id>.<namespace>.<domain>``
+    until the operator reports the URL it gave the model (which then wins)."""
     runtime_image: str | None = None
     """Runtime image override written into each MLModel (none: the operator's default)."""
     free: SubscriptionLimits = SubscriptionLimits(requests_per_minute=60, models_limit=5)

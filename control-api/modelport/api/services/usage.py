@@ -26,9 +26,8 @@ WINDOWS: dict[str, tuple[timedelta, timedelta]] = {
 
 def record_report(session: Session, *, ctx: AppContext, token: str, report: UsageReport) -> None:
     """Store one report: the model's token must match; counts add to the model's totals."""
-    expected = ctx.usage_token(report.model)
     model = session.get(Model, report.model) if is_id(report.model) else None
-    if not hmac.compare_digest(expected.encode(), token.encode()) or model is None:
+    if not _token_ok(ctx, report.model, token) or model is None:
         raise Unauthenticated("invalid usage token")
     if report.window.end < report.window.start:
         raise BadInput("window.end is before window.start")
@@ -64,6 +63,16 @@ def record_report(session: Session, *, ctx: AppContext, token: str, report: Usag
             .values(last_used_at=last_used)
         )
     session.commit()
+
+
+def _token_ok(ctx: AppContext, model_id: str, token: str) -> bool:
+    """The model's own derived token, or the cluster's shared usage token (when configured)."""
+    own = hmac.compare_digest(ctx.usage_token(model_id).encode(), token.encode())
+    shared = ctx.settings.usage_token
+    cluster = shared is not None and hmac.compare_digest(
+        shared.get_secret_value().encode(), token.encode()
+    )
+    return own or cluster
 
 
 def summary(session: Session, *, caller: Principal, model_id: str, window: str) -> UsageSummary:
