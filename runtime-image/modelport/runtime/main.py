@@ -1,7 +1,8 @@
 """``modelport-runtime``: serve one model until SIGTERM, then drain and exit.
 
-Exit status: 0 after a clean drain, 1 when the model could not be fetched, verified or loaded,
-2 when the settings are invalid.
+Exit status: 1 when the model could not be fetched, verified or loaded, 2 when the settings are
+invalid. On SIGTERM or SIGINT the server stops accepting connections, lets in-flight requests finish
+(up to ``DRAIN_SECONDS``), then ends by that signal (status 143 for SIGTERM), as uvicorn does.
 """
 
 from __future__ import annotations
