@@ -237,6 +237,18 @@ def _setitems_on_estimator(cmd: str) -> bytes:
     return proto(2) + cls + EMPTY_TUPLE + NEWOBJ + MARK + text("a") + text("b") + SETITEMS + STOP
 
 
+def _listed_name_in_wrong_role(cmd: str) -> bytes:
+    # newObj(cls) is cls.__new__(cls): both names are allowlisted, but not in this pairing.
+    return (
+        proto(2)
+        + glob("sklearn.neighbors._kd_tree", "newObj")
+        + glob("sklearn.tree._tree", "Tree")
+        + TUPLE1
+        + REDUCE
+        + STOP
+    )
+
+
 def _marshal_function(cmd: str) -> bytes:
     return proto(2) + call("marshal", "loads", "xxxx") + STOP
 
@@ -711,6 +723,13 @@ CASES: list[Case] = [
         "SETITEMS on a non-dict object",
     ),
     Case("reduce-on-value", "m.pkl", _reduce_on_value, "disallowed_call", "REDUCE on a string"),
+    Case(
+        "name-in-wrong-role",
+        "m.pkl",
+        _listed_name_in_wrong_role,
+        "disallowed_call",
+        "allowlisted class passed to an allowlisted constructor helper",
+    ),
     Case(
         "joblib-zlib",
         "m.joblib",

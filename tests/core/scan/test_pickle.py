@@ -190,6 +190,19 @@ def test_allowlist_entries_need_a_reason_and_known_uses() -> None:
     assert table["sklearn"].uses("a.b", "c") is None
 
 
+def test_argument_rules_are_data_checked_against_the_allowlist() -> None:
+    text = (
+        '[g]\nwhy = "x"\nallow = {"a.f" = "call", "a.C" = ""}\n'
+        '[arguments]\nwhy = "y"\n[arguments.allow]\n"a.f" = { 0 = ["a.C"] }\n'
+    )
+    table = parse(text)["sklearn"]
+    assert table.argument_ok("a.f", 0, "a.C")
+    assert not table.argument_ok("a.f", 1, "a.C")
+    assert not table.argument_ok("a.g", 0, "a.C")
+    with pytest.raises(ValueError, match="not allowlisted"):
+        parse(text.replace('["a.C"]', '["a.D"]'))
+
+
 def test_shipped_allowlist_has_no_dangerous_names() -> None:
     dangerous = {("builtins", "getattr"), ("builtins", "eval"), ("builtins", "exec"),
                  ("posix", "system"), ("os", "system"), ("functools", "partial"),

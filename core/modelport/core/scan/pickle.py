@@ -150,12 +150,17 @@ def describe(value: Any) -> str:
 class Allowlist(Protocol):
     def uses(self, module: str, name: str) -> frozenset[str] | None: ...
 
+    def argument_ok(self, callee: str, index: int, argument: str) -> bool:
+        """May ``argument`` (an allowlisted name) be passed at ``index`` to ``callee``?"""
+        ...
+
 
 class Recorder:
     """An allowlist that allows everything and records every use (for building allowlists)."""
 
     def __init__(self) -> None:
         self.seen: dict[str, set[str]] = {}
+        self.arguments: dict[str, dict[int, set[str]]] = {}
 
     def uses(self, module: str, name: str) -> frozenset[str]:
         self.seen.setdefault(f"{module}.{name}", set())
@@ -163,6 +168,10 @@ class Recorder:
 
     def note(self, glob: Global, use: str) -> None:
         self.seen.setdefault(glob.qualname, set()).add(use)
+
+    def argument_ok(self, callee: str, index: int, argument: str) -> bool:
+        self.arguments.setdefault(callee, {}).setdefault(index, set()).add(argument)
+        return True
 
 
 class Abort(Exception):
@@ -652,12 +661,24 @@ class PickleWalker:
         if isinstance(func, Global):
             if use in func.uses:
                 self._note(func, use)
+                self._check_arguments(func, args, opname)
                 return Instance(func, args)
             verb = "calling" if use == "call" else "instantiating"
             self._report(Code.DISALLOWED_CALL, f"{opname}: {verb} {func.qualname} is not allowed")
             return POISON
         self._report(Code.DISALLOWED_CALL, f"{opname} on {describe(func)}, not an allowlisted name")
         return POISON
+
+    def _check_arguments(self, func: Global, args: tuple[Any, ...], opname: str) -> None:
+        """A name passed straight to a call must be allowed for that call and position."""
+        for index, arg in enumerate(args):
+            if isinstance(arg, Global) and not self.allowlist.argument_ok(
+                func.qualname, index, arg.qualname
+            ):
+                self._report(
+                    Code.DISALLOWED_CALL,
+                    f"{opname}: passing {arg.qualname} to {func.qualname} is not allowed",
+                )
 
     def _op_reduce(self, pos: int) -> int:
         args = self._pop()
