@@ -85,8 +85,8 @@ def parse(text: str) -> dict[str, NameAllowlist]:
         for callee in [c for c in rules if _split(c) not in merged[policy_name]]:
             del rules[callee]  # a rule for a name this policy does not list
         for callee, positions in rules.items():
-            for names in positions.values():
-                unknown = [n for n in names if _split(n) not in merged[policy_name]]
+            for allowed in positions.values():
+                unknown = [n for n in allowed if _split(n) not in merged[policy_name]]
                 if unknown:
                     raise ValueError(f"{callee}: argument names not allowlisted: {unknown}")
     return {p: NameAllowlist(p, entries, arguments[p]) for p, entries in merged.items()}
