@@ -1,0 +1,104 @@
+"""``modelport up``: one command, no cluster, no external services; upload and call within a
+minute. Runs the real command as a process (SQLite, local artifact folder, local runtimes)."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.api.models import onnx_add_one
+from tests.fixtures.postgres import free_port
+
+pytestmark = [pytest.mark.slow]
+
+
+def _wait(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.25)
+
+
+def test_modelport_up_serves_an_uploaded_model(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = free_port()
+    log = (tmp_path / "up.log").open("w+")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELPORT_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from modelport.api.cli import main; main()",
+            "up",
+            "--data-dir",
+            str(data),
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait(lambda: httpx.get(f"{url}/readyz").status_code == 200, 90, "the API")
+        log.seek(0)
+        match = re.search(r"Admin API key \(shown once, store it now\): (mp_\S+)", log.read())
+        assert match, "the first admin's key is printed"
+        key = match.group(1)
+
+        for name in ("master.key", "jwt.secret", "modelport.db"):
+            mode = stat.S_IMODE((data / name).stat().st_mode)
+            assert mode == 0o600, (name, oct(mode))
+
+        auth = {"Authorization": f"Bearer {key}"}
+        r = httpx.post(
+            f"{url}/api/v1/models",
+            headers=auth,
+            files={"file": ("model.onnx", onnx_add_one())},
+            data={"modelName": "demo"},
+            timeout=60,
+        )
+        assert r.status_code == 201, r.text
+        endpoint = r.json()["endpointUrl"]
+        assert endpoint.startswith(url)
+
+        def predicted() -> bool:
+            p = httpx.post(f"{endpoint}/predict", json={"inputData": [[1.0, 2.0]]}, headers=auth)
+            return p.status_code == 200 and p.json()["predictions"] == [[2.0, 3.0]]
+
+        _wait(predicted, 60, "the first prediction")
+        assert _processes_using(data), "the model runs as a local runtime process"
+        stored = list((data / "artifacts").rglob("*.mpa"))
+        assert len(stored) == 1 and onnx_add_one() not in stored[0].read_bytes()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+    # Stopping `modelport up` stops the runtimes it started.
+    _wait(lambda: not _processes_using(data), 30, "the runtimes to stop")
+
+
+def _processes_using(data: Path) -> list[int]:
+    """Processes whose environment names the data folder (the runtimes' key-file paths)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if str(data).encode() in environ.read_bytes():
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
