@@ -131,6 +131,10 @@ def restricted_namespace(cluster: Cluster) -> Iterator[str]:
         "pod-security.kubernetes.io/warn": "restricted",
     }
     _ensure_namespace(cluster, namespace, labels)
+    # Pods are admitted only with their ServiceAccounts present: create the chart's for real.
+    for account in render(namespace=namespace, set_values={"models.namespace": namespace}):
+        if account["kind"] == "ServiceAccount":
+            cluster.apply(account)
     yield namespace
     cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
@@ -230,19 +234,24 @@ def installed(cluster: Cluster) -> Iterator[dict[str, str]]:
 
 
 def can_i(cluster: Cluster, who: str, verb: str, resource: str, namespace: str | None) -> bool:
+    """`resource` is `type`, `type/name` or `type#subresource`."""
     where = ["--namespace", namespace] if namespace else ["--all-namespaces"]
+    resource, _, subresource = resource.partition("#")
+    if subresource:
+        where.append(f"--subresource={subresource}")
     result = cluster.kubectl("auth", "can-i", verb, resource, *where, f"--as={who}", check=False)
     answer = result.stdout.strip()
     assert answer in ("yes", "no"), result.stderr
     return answer == "yes"
 
 
-# (who, verb, resource, where): where is "models", "namespace" (the release's), "other", "cluster".
+# (verb, resource, where): resource is `type`, `type/name` or `type#subresource`; where is "models",
+# "namespace" (the release's), "other" (a third namespace) or "cluster".
 OPERATOR_ALLOWED = [
     ("watch", "mlmodels.modelport.io", "models"),
     ("patch", "mlmodels.modelport.io", "models"),
-    ("patch", "mlmodels.modelport.io/status", "models"),
-    ("update", "mlmodels.modelport.io/finalizers", "models"),
+    ("patch", "mlmodels.modelport.io#status", "models"),
+    ("update", "mlmodels.modelport.io#finalizers", "models"),
     ("create", "deployments.apps", "models"),
     ("patch", "services", "models"),
     ("delete", "ingresses.networking.k8s.io", "models"),
@@ -265,7 +274,8 @@ OPERATOR_REFUSED = [
     ("create", "mlmodels.modelport.io", "models"),
     ("delete", "mlmodels.modelport.io", "models"),
     ("create", "pods", "models"),
-    ("create", "pods/exec", "models"),
+    ("create", "pods#exec", "models"),
+    ("update", "mlmodels.modelport.io#status", "models"),
     ("create", "rolebindings.rbac.authorization.k8s.io", "models"),
     ("create", "deployments.apps", "namespace"),
     ("create", "deployments.apps", "other"),
@@ -289,7 +299,7 @@ API_ALLOWED = [
 API_REFUSED = [
     ("list", "secrets", "models"),
     ("get", "secrets", "namespace"),  # the master key and the JWT secret reach it as env only
-    ("patch", "mlmodels.modelport.io/status", "models"),
+    ("patch", "mlmodels.modelport.io#status", "models"),
     ("create", "deployments.apps", "models"),
     ("create", "pods", "models"),
     ("create", "mlmodels.modelport.io", "other"),
