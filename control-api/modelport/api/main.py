@@ -71,7 +71,7 @@ def rotate_keys() -> None:
         raise typer.Exit(2)
     db = Database(settings.database_url)
     try:
-        with db.session() as session:
+        with db.sessions() as session:  # rotation commits batch by batch
             report = rotate_master_key(session, keys=keys)
     finally:
         db.dispose()
@@ -79,6 +79,13 @@ def rotate_keys() -> None:
         f"re-wrapped {report.rewrapped} data keys under {report.current_key_id!r}; "
         f"{report.already_current} were already current"
     )
+    if report.unreadable:
+        typer.echo(
+            f"{len(report.unreadable)} artifacts are wrapped by a master key that is not "
+            f"configured; keep that key and run again: {', '.join(report.unreadable)}",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 def main() -> None:

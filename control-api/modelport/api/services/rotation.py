@@ -7,10 +7,10 @@ making it current; once it reports nothing left under the old id, the old key ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from modelport.api.db.tables import StoredArtifact
-from modelport.core.crypto import WrappedKey
+from modelport.core.crypto import CryptoError, WrappedKey
 from modelport.core.keys import KeyRing
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,16 +21,20 @@ class RotationReport:
     rewrapped: int
     already_current: int
     current_key_id: str
+    unreadable: list[str] = field(default_factory=list)
+    """Artifacts whose data key no configured master key opens (left as they are)."""
 
 
 def rotate_master_key(session: Session, *, keys: KeyRing, batch: int = 500) -> RotationReport:
     """Re-wrap each artifact's data key that is not under ``keys.current``; commit per batch.
 
     Safe to run again, and safe to interrupt: each row is rewritten in one update, so a row is
-    always wrapped under one key the ring can open.
+    always wrapped under one key the ring can open. A row that no configured master key opens is
+    reported in ``unreadable`` and left alone; the others are still re-wrapped.
     """
     current = keys.current.key_id
     rewrapped = already = 0
+    unreadable: list[str] = []
     last_id = ""
     while True:
         rows = session.scalars(
@@ -47,10 +51,16 @@ def rotate_master_key(session: Session, *, keys: KeyRing, batch: int = 500) -> R
             if not keys.needs_rewrap(wrapped):
                 already += 1
                 continue
-            fresh = keys.rewrap(wrapped)
+            try:
+                fresh = keys.rewrap(wrapped)
+            except CryptoError:
+                unreadable.append(artifact.id)
+                continue
             artifact.wrapped_data_key = fresh.encode()
             artifact.master_key_id = fresh.key_id
             rewrapped += 1
         last_id = rows[-1].id
         session.commit()
-    return RotationReport(rewrapped=rewrapped, already_current=already, current_key_id=current)
+    return RotationReport(
+        rewrapped=rewrapped, already_current=already, current_key_id=current, unreadable=unreadable
+    )
