@@ -236,9 +236,8 @@ def test_kubectl_scale(cluster: Cluster, ns: str) -> None:
         what="3/3 ready",
     )
     assert get(cluster, ns, "deployment", "mlmodel-scaled")["spec"]["replicas"] == 3
-    scale = cluster.kubectl_json(
-        "get", "--raw", f"/apis/modelport.io/v1alpha1/namespaces/{ns}/mlmodels/scaled/scale"
-    )
+    path = f"/apis/modelport.io/v1alpha1/namespaces/{ns}/mlmodels/scaled/scale"
+    scale = json.loads(cluster.kubectl("get", "--raw", path).stdout)
     assert scale["status"]["replicas"] == 3
     assert scale["status"]["selector"] == "modelport.io/component=runtime,modelport.io/model=scaled"
 
@@ -517,6 +516,7 @@ def rbac_objects(ns: str, sa: str, lease: str) -> list[dict[str, Any]]:
         "resources": ["customresourcedefinitions"],
         "verbs": ["get", "list", "watch"],
     }
+    namespaces = {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}
     leases = [
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
         {
@@ -532,7 +532,12 @@ def rbac_objects(ns: str, sa: str, lease: str) -> list[dict[str, Any]]:
             "kind": "ServiceAccount",
             "metadata": {"name": sa, "namespace": LEASE_NAMESPACE},
         },
-        {"apiVersion": rbac, "kind": "ClusterRole", "metadata": {"name": name}, "rules": [crds]},
+        {
+            "apiVersion": rbac,
+            "kind": "ClusterRole",
+            "metadata": {"name": name},
+            "rules": [crds, namespaces],
+        },
         binding("ClusterRoleBinding", "ClusterRole", None),
         {
             "apiVersion": rbac,
