@@ -395,3 +395,14 @@ def test_helm_template_matches_what_helm_installs(cluster: Cluster) -> None:
     """`helm template --kube-version` renders for the version the test cluster runs."""
     version = cluster.kubectl_json("version")["serverVersion"]["gitVersion"]
     assert version.lstrip("v") == KUBE_VERSION
+
+
+def test_notes_tell_the_next_steps(cluster: Cluster, installed: dict[str, str]) -> None:
+    notes = cluster.helm("get", "notes", "mp", "--namespace", installed["namespace"]).stdout
+    assert f'Models run in namespace "{installed["models"]}"' in notes
+    assert "modelport-api create-admin" in notes
+    assert (
+        f"kubectl -n {installed['namespace']} port-forward svc/mp-modelport-api 8000:8000" in notes
+    )
+    assert "$MODELPORT_URL/api/v1/models" in notes
+    assert 'generated into the Secret "mp-modelport-master-key"' in notes
