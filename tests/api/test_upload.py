@@ -51,6 +51,8 @@ def test_upload_stores_encrypted_artifact_and_metadata(api: LiveApi) -> None:
     data_key = api.ctx.keys.unwrap(WrappedKey.decode(wrapped))
     assert b"".join(decrypt_stream([stored], data_key)) == content
     assert spool_entries(api) == []
+    metrics = api.client.get("/metrics").text
+    assert 'modelport_api_uploads_total{outcome="ok"} 1.0' in metrics
 
 
 def test_unsupported_extension_lists_formats(api: LiveApi) -> None:
@@ -61,6 +63,8 @@ def test_unsupported_extension_lists_formats(api: LiveApi) -> None:
     assert ".onnx" in err["message"] and ".pkl" in err["message"]
     assert set(err["details"]["supportedFormats"]) >= {".onnx", ".pkl", ".joblib", ".h5", ".pt"}
     assert "timestamp" in err
+    metrics = api.client.get("/metrics").text
+    assert 'modelport_api_uploads_total{outcome="unsupported_format"} 1.0' in metrics
 
 
 def test_content_that_is_not_the_named_format_is_refused(api: LiveApi) -> None:

@@ -17,7 +17,6 @@ from modelport.api.schemas import (
     VersionList,
 )
 from modelport.api.services import models, upload, usage
-from starlette.concurrency import run_in_threadpool
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 
@@ -52,29 +51,14 @@ _UPLOAD_BODY = {
 
 @router.post("", status_code=201, openapi_extra=_UPLOAD_BODY)
 async def upload_model(request: Request, ctx: Ctx, caller: CurrentUser) -> UploadResponse:
-    await run_in_threadpool(upload.precheck, ctx, caller=caller)
-    received = await upload.receive(
-        request, max_file=ctx.settings.max_upload_bytes, spool_dir=ctx.settings.spool_dir
-    )
-    try:
-        return await run_in_threadpool(upload.create_model, ctx, caller=caller, upload=received)
-    finally:
-        received.discard()
+    return await upload.handle(request, ctx, caller=caller)
 
 
 @router.post("/{model_id}/versions", status_code=201, openapi_extra=_UPLOAD_BODY)
 async def upload_version(
     model_id: str, request: Request, ctx: Ctx, caller: CurrentUser
 ) -> UploadResponse:
-    received = await upload.receive(
-        request, max_file=ctx.settings.max_upload_bytes, spool_dir=ctx.settings.spool_dir
-    )
-    try:
-        return await run_in_threadpool(
-            upload.add_version, ctx, caller=caller, model_id=model_id, upload=received
-        )
-    finally:
-        received.discard()
+    return await upload.handle(request, ctx, caller=caller, model_id=model_id)
 
 
 @router.get("")

@@ -235,6 +235,36 @@ async def receive(request: Request, *, max_file: int, spool_dir: Path | None) ->
         raise
 
 
+async def handle(
+    request: Request, ctx: AppContext, *, caller: Principal, model_id: str | None = None
+) -> UploadResponse:
+    """The whole upload request: receive, then check, store and deploy in a worker thread; the
+    spool folder is removed whatever happens. Counts outcomes in the API's metrics."""
+    try:
+        if model_id is None:
+            await anyio.to_thread.run_sync(lambda: precheck(ctx, caller=caller))
+        received = await receive(
+            request, max_file=ctx.settings.max_upload_bytes, spool_dir=ctx.settings.spool_dir
+        )
+        try:
+            if model_id is None:
+                result = await anyio.to_thread.run_sync(
+                    lambda: create_model(ctx, caller=caller, upload=received)
+                )
+            else:
+                result = await anyio.to_thread.run_sync(
+                    lambda: add_version(ctx, caller=caller, model_id=model_id, upload=received)
+                )
+        finally:
+            received.discard()
+    except ModelportError as exc:
+        ctx.metrics.uploads.labels(exc.code).inc()
+        raise
+    ctx.metrics.uploads.labels("ok").inc()
+    ctx.metrics.upload_bytes.inc(received.size)
+    return result
+
+
 # --- checking ----------------------------------------------------------------------------------
 
 
