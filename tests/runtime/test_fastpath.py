@@ -56,6 +56,7 @@ CLASSIFIERS: dict[str, Any] = {
 REGRESSORS: dict[str, Any] = {
     "linear": LinearRegression,
     "ridge": Ridge,
+    "ridge-no-intercept": lambda: Ridge(fit_intercept=False),
     "lasso": lambda: Lasso(alpha=0.01),
     "elastic-net": lambda: ElasticNet(alpha=0.01),
     "tree": lambda: DecisionTreeRegressor(random_state=0),
@@ -186,6 +187,19 @@ def test_regressors_equal_sklearn(
         rows = np.concatenate([rows, tie_rows(estimator, x, rng)])
     for dtype in DTYPES:
         assert_same(compiled, estimator, rows.astype(dtype))
+
+
+@pytest.mark.parametrize("make", [LinearRegression, Ridge, lambda: Lasso(alpha=0.01)])
+@pytest.mark.parametrize("fit_dtype", DTYPES)
+def test_multi_output_and_float32_fitted_linear_models(make: Any, fit_dtype: Any) -> None:
+    """Two targets (2-D coef_), and models fitted on float32 data (float32 coef_)."""
+    x, signal = make_data(17, 120, 5, "continuous")
+    targets = np.stack([signal, -2 * signal + 1], axis=1)
+    estimator = make().fit(x.astype(fit_dtype), targets.astype(fit_dtype))
+    compiled = compile_estimator(estimator)
+    assert compiled is not None
+    for dtype in DTYPES:
+        assert_same(compiled, estimator, x[:9].astype(dtype))
 
 
 def test_benchmark_sized_forest_equals_sklearn() -> None:
