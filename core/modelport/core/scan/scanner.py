@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
-from collections.abc import Callable, Iterator
+import struct
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -107,12 +108,16 @@ def _open(source: Source, limits: Limits) -> Iterator[memoryview]:
             if size == 0:
                 yield memoryview(b"")
                 return
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-                view = memoryview(mapped)
+            mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            view = memoryview(mapped)
+            try:
+                yield view
+            finally:
                 try:
-                    yield view
-                finally:
                     view.release()
+                    mapped.close()
+                except BufferError:
+                    pass  # a slice outlived the scan (a traceback); the GC unmaps it
         return
     data = source.read(limits.max_file_bytes + 1)
     _check_size(len(data), limits)
@@ -197,11 +202,8 @@ def _wrapper(
 
 
 def _polyglot(data: memoryview, container: Container) -> str | None:
-    size = len(data)
-    if container is not Container.ZIP:
-        tail = bytes(data[max(0, size - 65557) :])
-        if b"PK\x05\x06" in tail:
-            return "ends with a zip directory: the file reads as two formats"
+    if container is not Container.ZIP and _has_zip_directory(data):
+        return "ends with a zip directory: the file reads as two formats"
     if container is not Container.HDF5:
         for offset in (512, 1024, 2048, 4096):
             if bytes(data[offset : offset + 8]) == _HDF5:
@@ -209,7 +211,22 @@ def _polyglot(data: memoryview, container: Container) -> str | None:
     return None
 
 
-Scanner = Callable[[memoryview, Limits, Deadline, str], list[Finding]]
+def _has_zip_directory(data: memoryview) -> bool:
+    """An end-of-central-directory record in the last 64 KiB whose directory precedes it."""
+    start = max(0, len(data) - 65557)
+    tail = bytes(data[start:])
+    idx = tail.find(b"PK\x05\x06")
+    while idx >= 0:
+        pos = start + idx
+        if pos + 22 <= len(data):
+            (cd_size,) = struct.unpack_from("<I", data, pos + 12)
+            cd = pos - cd_size
+            if cd >= 0 and bytes(data[cd : cd + 4]) in (b"PK\x01\x02", b"PK\x05\x06"):
+                return True
+            if bytes(data[pos - 20 : pos - 16]) == b"PK\x06\x07":  # zip64 locator
+                return True
+        idx = tail.find(b"PK\x05\x06", idx + 1)
+    return False
 
 
 def _dispatch(

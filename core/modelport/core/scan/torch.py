@@ -114,6 +114,8 @@ class TorchScanner:
         rel = {e.name[len(prefix) + 1 :]: e for e in entries}
         archive = _Archive(prefix)
         kind = self._kind(rel)
+        if kind != "export" and "data.pkl" not in rel:
+            self._unexpected(f"{location}:{prefix}", "archive has no data.pkl")
         use_pickle = self._pickled_payloads(data, rel, location) if kind == "export" else set()
         for name, entry in rel.items():
             where = f"{location}:{entry.name}"
