@@ -263,6 +263,7 @@ OPERATOR_ALLOWED = [
     ("get", "secrets", "models"),
     ("create", "events", "models"),
     ("list", "customresourcedefinitions.apiextensions.k8s.io", "cluster"),
+    ("watch", "namespaces", "cluster"),
     ("create", "leases.coordination.k8s.io", "namespace"),
     ("update", "leases.coordination.k8s.io/{lease}", "namespace"),
 ]
@@ -284,7 +285,8 @@ OPERATOR_REFUSED = [
     ("update", "leases.coordination.k8s.io/another-lease", "namespace"),
     ("patch", "customresourcedefinitions.apiextensions.k8s.io", "cluster"),
     ("list", "nodes", "cluster"),
-    ("list", "namespaces", "cluster"),
+    ("get", "namespaces", "cluster"),
+    ("delete", "namespaces", "cluster"),
 ]
 API_ALLOWED = [
     ("create", "mlmodels.modelport.io", "models"),
@@ -306,6 +308,7 @@ API_REFUSED = [
     ("list", "mlmodels.modelport.io", "cluster"),
     ("create", "roles.rbac.authorization.k8s.io", "models"),
     ("list", "customresourcedefinitions.apiextensions.k8s.io", "cluster"),
+    ("watch", "namespaces", "cluster"),
     ("create", "leases.coordination.k8s.io", "namespace"),
 ]
 
