@@ -246,3 +246,13 @@ def test_name_and_content_must_agree(tmp_path: Any) -> None:
     assert _codes(b"", "pkl") == ["unsupported_format"]
     verdict = scan(b"\x80\x04N.", name="model.exe")
     assert verdict.findings[0].code is Code.UNSUPPORTED_FORMAT
+
+
+def test_verdict_names_the_rules_it_was_made_with() -> None:
+    from modelport.core.scan import SCANNER_VERSION, scanner_version
+
+    verdict = scan(pickle.dumps(1), expected_format="pkl")
+    assert verdict.scanner_version == scanner_version()
+    version, _, digest = verdict.scanner_version.partition("+")
+    assert version == SCANNER_VERSION and len(digest) == 12
+    assert verdict.to_dict()["scannerVersion"] == verdict.scanner_version

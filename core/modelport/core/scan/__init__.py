@@ -14,7 +14,7 @@ from __future__ import annotations
 from modelport.core.errors import BadInput
 from modelport.core.formats import ModelFormat
 from modelport.core.scan.limits import Limits
-from modelport.core.scan.scanner import SCANNER_VERSION, Source, scan
+from modelport.core.scan.scanner import SCANNER_VERSION, Source, scan, scanner_version
 from modelport.core.scan.verdict import Code, Finding, Outcome, Verdict
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "Verdict",
     "ensure_safe",
     "scan",
+    "scanner_version",
 ]
 
 

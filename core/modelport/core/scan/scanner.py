@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import mmap
 import os
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,6 +21,7 @@ from modelport.core.scan.limits import Deadline, LimitExceeded, Limits
 from modelport.core.scan.pickle import Abort, PickleWalker, trailing
 from modelport.core.scan.verdict import Code, Finding, Verdict, outcome_of
 
+#: Bumped when the rules change; the verdict also carries a digest of the allowlist data.
 SCANNER_VERSION = "1"
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
 
@@ -76,8 +79,18 @@ def _verdict(
         container=container,
         sha256=digest or hashlib.sha256(b"").hexdigest(),
         size=len(data),
-        scanner_version=SCANNER_VERSION,
+        scanner_version=scanner_version(),
     )
+
+
+@functools.cache
+def scanner_version() -> str:
+    """``<rules version>+<sha256 prefix of the allowlist data files>``, stored with verdicts."""
+    digest = hashlib.sha256()
+    folder = resources.files("modelport.core.scan")
+    for name in ("allowlist.toml", "keras_allowlist.toml"):
+        digest.update(folder.joinpath(name).read_bytes())
+    return f"{SCANNER_VERSION}+{digest.hexdigest()[:12]}"
 
 
 def _claimed(expected: ModelFormat | str | None, name: str | None) -> ModelFormat | None:
