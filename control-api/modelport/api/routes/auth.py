@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import RedirectResponse
 from modelport.api.deps import Ctx, CurrentUser, OptionalUser, SessionDep
 from modelport.api.schemas import LoginRequest, SignupRequest, TokenResponse, UserPublic
-from modelport.api.services import users
+from modelport.api.services import oidc, users
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
@@ -21,6 +24,22 @@ def signup(body: SignupRequest, session: SessionDep, ctx: Ctx, caller: OptionalU
 @router.post("/auth/login")
 def login(body: LoginRequest, session: SessionDep, ctx: Ctx) -> TokenResponse:
     token = users.login(session, settings=ctx.settings, email=body.email, password=body.password)
+    return TokenResponse(access_token=token, expires_in=ctx.settings.jwt_ttl_seconds)
+
+
+@router.get("/auth/oidc/login", status_code=302, response_class=RedirectResponse)
+def oidc_login(ctx: Ctx) -> RedirectResponse:
+    return RedirectResponse(oidc.login_redirect(settings=ctx.settings), status_code=302)
+
+
+@router.get("/auth/oidc/callback")
+def oidc_callback(
+    code: Annotated[str, Query(max_length=4096)],
+    state: Annotated[str, Query(max_length=4096)],
+    session: SessionDep,
+    ctx: Ctx,
+) -> TokenResponse:
+    token = oidc.complete_login(session, settings=ctx.settings, code=code, state=state)
     return TokenResponse(access_token=token, expires_in=ctx.settings.jwt_ttl_seconds)
 
 
