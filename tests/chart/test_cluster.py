@@ -290,15 +290,17 @@ OPERATOR_REFUSED = [
 ]
 API_ALLOWED = [
     ("create", "mlmodels.modelport.io", "models"),
-    ("patch", "mlmodels.modelport.io", "models"),
+    ("get", "mlmodels.modelport.io", "models"),
+    ("list", "mlmodels.modelport.io", "models"),
+    ("update", "mlmodels.modelport.io", "models"),
     ("delete", "mlmodels.modelport.io", "models"),
-    ("watch", "mlmodels.modelport.io", "models"),
     ("create", "secrets", "models"),
-    ("get", "secrets", "models"),
+    ("update", "secrets", "models"),
     ("patch", "secrets", "models"),
     ("delete", "secrets", "models"),
 ]
 API_REFUSED = [
+    ("get", "secrets", "models"),  # it writes key material, never reads it back
     ("list", "secrets", "models"),
     ("get", "secrets", "namespace"),  # the master key and the JWT secret reach it as env only
     ("patch", "mlmodels.modelport.io#status", "models"),
