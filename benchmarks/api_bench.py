@@ -180,7 +180,7 @@ def bench_upload(
 
 def seed_models(db_url: str, user_id: str, count: int) -> None:
     """Insert ``count`` models (one version and artifact each) in a few statements."""
-    import psycopg2
+    import psycopg2  # type: ignore[import-untyped]
     from sqlalchemy.engine import make_url
 
     u = make_url(db_url)

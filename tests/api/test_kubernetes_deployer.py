@@ -35,7 +35,9 @@ def cluster(k8s_cluster: Any) -> Any:
 def _deployer(cluster: Any, namespace: str) -> KubernetesDeployer:
     from kubernetes import config
 
-    api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    api_client = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(cluster.kubeconfig)
+    )
     return KubernetesDeployer(
         namespace=namespace,
         api_client=api_client,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -31,11 +33,11 @@ def _check_operation(op, *, headers: dict[str, str], base_url: str) -> None:
     cross_field = "multipart" in str(op.definition.raw) or (
         op.method == "patch" and op.path == "/api/v1/models/{model_id}"
     )
-    excluded = [positive_data_acceptance] if cross_field else []
+    excluded: list[Any] = [positive_data_acceptance] if cross_field else []
 
     @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     @given(case=op.as_strategy())
-    def check(case: schemathesis.Case) -> None:
+    def check(case: schemathesis.Case[Any]) -> None:
         case.call_and_validate(headers=headers, base_url=base_url, excluded_checks=excluded)
 
     check()
@@ -46,6 +48,7 @@ def test_openapi_schema_holds_under_generated_requests(
 ) -> None:
     api, headers = seeded
     failures: list[str] = []
+    operation: Any
     for operation in _schema(api).get_all_operations():
         op = operation.ok()
         if op.path.startswith("/api/v1/internal"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import socket
 import uuid
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -110,7 +111,7 @@ def test_too_large_streamed_upload_stops_reading(make_api: MakeApi) -> None:
     user = api.user()
     sent = 0
 
-    def body():
+    def body() -> Iterator[bytes]:
         nonlocal sent
         head = b'--b\r\nContent-Disposition: form-data; name="file"; filename="m.onnx"\r\n\r\n'
         yield head
@@ -278,7 +279,7 @@ class _FailingStore:
         self.fail_after = fail_after
 
     def put_stream(self, key, chunks):
-        def broken():
+        def broken() -> Iterator[bytes]:
             for i, chunk in enumerate(chunks):
                 if i > self.fail_after:
                     raise OSError("connection reset by the store")
