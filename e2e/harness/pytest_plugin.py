@@ -3,8 +3,8 @@
 Enable with `pytest_plugins = ["e2e.harness.pytest_plugin"]` in the root conftest.py.
 
 `k8s_cluster` is session-scoped: one cluster per test process, on its own free ports and in its
-own folder, so several pytest-xdist workers can each run one. Tests that use it get the `cluster`
-marker (`-m "not cluster"` leaves them out) and, under `--dist loadgroup`, share one worker.
+own folder, so several pytest-xdist workers can each run one at once. Tests that use it get the
+`cluster` marker (`-m "not cluster"` leaves them out).
 Set MODELPORT_E2E_KEEP=1 to keep the cluster folder (logs, certificates, kubeconfig) afterwards.
 """
 
@@ -20,23 +20,13 @@ import pytest
 from e2e.harness.cluster import Cluster
 
 CLUSTER_FIXTURES = frozenset({"k8s_cluster", "kubeconfig", "k8s_namespace"})
-XDIST_GROUP = "k8s-cluster"
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark cluster tests `cluster`, and group them on one xdist worker (`--dist loadgroup`).
-
-    One cluster per run leaves the other workers' cores to the other tests; set
-    MODELPORT_E2E_CLUSTER_PER_WORKER=1 to let every worker start its own cluster instead.
-    """
-    group = os.environ.get("MODELPORT_E2E_CLUSTER_PER_WORKER") != "1"
+    """Mark the tests that use the cluster `cluster`, so `-m "not cluster"` leaves them out."""
     for item in items:
-        if not CLUSTER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
-            continue
-        item.add_marker(pytest.mark.cluster)
-        if group and item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(XDIST_GROUP))
+        if CLUSTER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.cluster)
 
 
 @pytest.fixture(scope="session")
