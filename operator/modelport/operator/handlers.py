@@ -83,9 +83,10 @@ async def pod_index(body: kopf.Body, **_: Any) -> dict[r.Key, PodView]:
 @kopf.on.resume(*MODEL)
 @kopf.on.create(*MODEL)
 @kopf.on.update(*MODEL)
-async def reconcile_model(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+async def reconcile_model(body: kopf.Body, memo: Any, reason: str, **kwargs: Any) -> None:
+    live = _lookup(r.key_of(body), kwargs)
     try:
-        await _reconciler(memo).reconcile(dict(body), _lookup(r.key_of(body), kwargs))
+        await _reconciler(memo).reconcile(dict(body), live, created=reason == "create")
     except r.InvalidSpec as exc:
         raise kopf.PermanentError(str(exc)) from exc
     except r.RetryLater as exc:

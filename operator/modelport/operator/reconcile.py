@@ -144,9 +144,16 @@ class Reconciler:
 
     # --- Children -----------------------------------------------------------------------------
 
-    async def reconcile(self, body: Mapping[str, Any], live: Lookup) -> MLModelStatus | None:
-        """Apply every child the model should have, remove the others, write the status."""
+    async def reconcile(
+        self, body: Mapping[str, Any], live: Lookup, *, created: bool = False
+    ) -> MLModelStatus | None:
+        """Apply every child the model should have, remove the others, write the status.
+
+        `created`: the model is new, so no child can exist that should not.
+        """
         key = key_of(body)
+        if created:
+            self._applied.setdefault(key, set())
         try:
             model = parse_model(body)
             checksum = await self._key_checksum(model, body)
