@@ -133,3 +133,39 @@ def test_new_version_rolls_out_and_rollback(local_api: LiveApi) -> None:
     assert r.status_code == 200 and r.json()["phase"] == "Inactive"
     r = httpx.post(f"{endpoint}/predict", json={"inputData": [[0.0, 0.0]]}, headers=auth)
     assert r.status_code == 503
+
+
+def _runtime_pids(api: LiveApi, model_id: str) -> list[int]:
+    """Runtime processes of one model (their environment names the model's key folder)."""
+    from pathlib import Path
+
+    marker = str(api.ctx.settings.data_dir.resolve() / "run" / model_id).encode()
+    pids = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker in environ.read_bytes():
+                pids.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return pids
+
+
+def test_a_dead_runtime_is_restarted(local_api: LiveApi) -> None:
+    import os
+    import signal
+
+    api = local_api
+    owner = api.user()
+    key = _key(api, owner.headers)
+    model_id = api.upload(owner, onnx_add_one()).json()["modelId"]
+    wait_for(lambda: _phase(api, model_id, owner.headers) == "Ready", what="the runtime")
+    [pid] = _runtime_pids(api, model_id)
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: _runtime_pids(api, model_id) not in ([], [pid]), what="a new runtime")
+    wait_for(lambda: _phase(api, model_id, owner.headers) == "Ready", what="readiness again")
+    r = httpx.post(
+        f"{api.url}/models/{model_id}/predict",
+        json={"inputData": [[1.0, 1.0]]},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert r.status_code == 200, r.text

@@ -9,11 +9,13 @@ owns; runtimes re-read it within a minute.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 
 from modelport.api import auth
 from modelport.api.context import AppContext
 from modelport.api.db.tables import ApiKey, Model, User
+from modelport.api.errors import DeployFailed
 from modelport.api.schemas import DeploymentSettings, KeyCreated, KeyPublic
 from modelport.api.services import audit
 from modelport.api.services.ids import is_id
@@ -22,6 +24,8 @@ from modelport.core.errors import NotFound
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+log = logging.getLogger(__name__)
+
 
 def create_key(session: Session, *, ctx: AppContext, caller: Principal, name: str) -> KeyCreated:
     new = auth.new_api_key()
@@ -29,7 +33,10 @@ def create_key(session: Session, *, ctx: AppContext, caller: Principal, name: st
     session.add(key)
     audit.record(session, actor_id=caller.id, action="key.create", target=key.id)
     session.commit()
-    publish(session, ctx=ctx, user_id=caller.id)
+    try:
+        publish(session, ctx=ctx, user_id=caller.id)
+    except Exception:  # the key works for the control API; models get it on their next update
+        log.exception("could not publish the new key of %s to their models", caller.id)
     return KeyCreated(key=new.secret_key, **public(key).model_dump())
 
 
@@ -60,7 +67,10 @@ def list_keys(session: Session, *, caller: Principal) -> list[KeyPublic]:
 
 
 def revoke_key(session: Session, *, ctx: AppContext, caller: Principal, key_id: str) -> None:
-    """Revoke one of the caller's keys; the runtimes stop accepting it within a minute."""
+    """Revoke one of the caller's keys; the runtimes stop accepting it within a minute.
+
+    The revocation is committed first (the control API refuses the key at once); when the models
+    cannot be updated the call fails with 500 and can simply be repeated."""
     key = session.get(ApiKey, key_id) if is_id(key_id) else None
     if key is None or key.user_id != caller.id:
         raise NotFound(f"no key {key_id}", details={"keyId": key_id})
@@ -68,7 +78,15 @@ def revoke_key(session: Session, *, ctx: AppContext, caller: Principal, key_id: 
         key.revoked_at = datetime.now(UTC)
         audit.record(session, actor_id=caller.id, action="key.revoke", target=key.id)
         session.commit()
-    publish(session, ctx=ctx, user_id=caller.id)
+    try:
+        publish(session, ctx=ctx, user_id=caller.id)
+    except Exception as exc:
+        log.exception("could not publish the revocation of %s", key_id)
+        raise DeployFailed(
+            "the key is revoked for the control API but not yet on every model; repeat the "
+            "request in a few seconds",
+            details={"keyId": key_id},
+        ) from exc
 
 
 def auth_keys_document(session: Session, *, user_id: str, settings: DeploymentSettings) -> bytes:
