@@ -119,8 +119,15 @@ def ensure_binaries(*, build: bool = True) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with _locked(target.with_name(target.name + ".lock")):
         if not is_complete(target):  # another process may have built it while we waited
+            _remove_stale_builds(target)
             _build_into(target)
     return target
+
+
+def _remove_stale_builds(target: Path) -> None:
+    """Scratch folders of builds that were killed; only the lock holder builds, so none is live."""
+    for stale in target.parent.glob(target.name + ".build-*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 @contextmanager

@@ -8,7 +8,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from e2e.harness import components
+from e2e.harness import binaries, components
 from e2e.harness.binaries import (
     BINARIES,
     STAMP,
@@ -116,3 +116,48 @@ def test_apiserver_flags_enable_rbac_and_token_signing(tmp_path: Path) -> None:
     assert f"--service-account-signing-key-file={pki.sa_key}" in argv
     assert "--secure-port=3" in argv
     assert "--etcd-servers=http://127.0.0.1:1" in argv
+
+
+FAKE_BUILD = """set -eu
+echo run >> "$(dirname "$1")/runs"
+for b in {binaries}; do : > "$1/$b"; done
+{finish}
+"""
+
+
+def fake_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, succeed: bool) -> Path:
+    script = tmp_path / "build.sh"
+    finish = 'echo done > "$1/.complete"' if succeed else "exit 3"
+    script.write_text(FAKE_BUILD.format(binaries=" ".join(BINARIES), finish=finish))
+    monkeypatch.setattr(binaries, "BUILD_SCRIPT", script)
+    monkeypatch.setenv("MODELPORT_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "k8s-bin"
+
+
+def test_ensure_binaries_builds_once_and_clears_killed_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = fake_build(tmp_path, monkeypatch, succeed=True)
+    stale = root / f"{tool_versions().key}.build-killed"
+    stale.mkdir(parents=True)
+
+    first = binaries.ensure_binaries()
+    second = binaries.ensure_binaries()
+
+    assert first == second == root / tool_versions().key
+    assert is_complete(first)
+    assert not stale.exists()
+    assert (root / "runs").read_text() == "run\n"
+
+
+def test_a_failed_build_leaves_nothing_to_trust(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = fake_build(tmp_path, monkeypatch, succeed=False)
+
+    with pytest.raises(BinariesError):
+        binaries.ensure_binaries()
+
+    assert sorted(p.name for p in root.iterdir()) == [f"{tool_versions().key}.lock", "runs"]
+    with pytest.raises(BinariesError):
+        binaries.ensure_binaries(build=False)
