@@ -8,7 +8,6 @@ import struct
 import zipfile
 
 import pytest
-
 from modelport.core.scan import Limits, scan
 from modelport.core.scan.limits import Deadline
 from modelport.core.scan.zipread import ZipViolation, member_bytes, read_entries
