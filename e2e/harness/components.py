@@ -49,13 +49,13 @@ def etcd_args(bin_dir: Path, data_dir: Path, ports: Ports) -> list[str]:
     peer = f"http://127.0.0.1:{ports.etcd_peer}"
     return [
         str(bin_dir / "etcd"),
-        "--name=default",
+        "--name=modelport-e2e",
         f"--data-dir={data_dir}",
         f"--listen-client-urls={ports.etcd_url}",
         f"--advertise-client-urls={ports.etcd_url}",
         f"--listen-peer-urls={peer}",
         f"--initial-advertise-peer-urls={peer}",
-        f"--initial-cluster=default={peer}",
+        f"--initial-cluster=modelport-e2e={peer}",
         "--unsafe-no-fsync=true",  # throw-away data: skip fsync, as test clusters do
         "--auto-compaction-retention=1h",
         "--log-level=warn",
