@@ -1,7 +1,7 @@
 """HTTP endpoints: Open Inference Protocol v2, KServe v1, ``/predict``, health and metrics.
 
-Endpoint → data plane → model. The inference routes are plain Starlette routes on raw requests:
-orjson in, hand validation against the signature (``codec``), orjson out.
+Endpoint → data plane → model. The routes are plain Starlette routes on raw requests: orjson in,
+hand validation against the signature (``codec``), orjson out; no pydantic on the hot path.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from fastapi import FastAPI
 from modelport.core.errors import BadInput, ModelportError, NotFound, NotReady, TooLarge, error_body
 from modelport.core.formats import SNIFF_BYTES, sniff
 from modelport.runtime import codec
@@ -25,6 +24,7 @@ from modelport.runtime.loaders import ModelLoadError, ServedModel, load_model
 from modelport.runtime.metrics import CONTENT_TYPE_LATEST, RuntimeMetrics
 from modelport.runtime.settings import RuntimeSettings
 from modelport.runtime.usage import UsageReporter
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -241,7 +241,7 @@ def create_app(
     *,
     model: ServedModel | None = None,
     on_fatal: Callable[[BaseException], None] | None = None,
-) -> FastAPI:
+) -> Starlette:
     """The runtime's ASGI app. With ``model`` it serves that model at once; otherwise it loads
     the configured artifact in the background and calls ``on_fatal`` if that fails."""
     metrics = RuntimeMetrics(settings.model_name)
@@ -261,7 +261,7 @@ def create_app(
     ep = Endpoints(settings=settings, plane=plane, auth=auth, usage=usage, metrics=metrics)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks = [
             asyncio.create_task(_reload_keys(keys, settings.auth_reload_seconds)),
             asyncio.create_task(usage.run()),
@@ -276,12 +276,10 @@ def create_app(
             await usage.flush()
             plane.close()
 
-    app = FastAPI(
-        title="Modelport runtime",
+    # Plain Starlette: the runtime serves a fixed protocol with no generated API docs, and every
+    # layer between the socket and the model costs throughput at high concurrency.
+    app = Starlette(
         lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
         exception_handlers={
             ModelportError: _modelport_error,
             StarletteHTTPException: _http_error,
@@ -295,7 +293,7 @@ def create_app(
     return app
 
 
-def _add_routes(app: FastAPI, ep: Endpoints) -> None:
+def _add_routes(app: Starlette, ep: Endpoints) -> None:
     versioned = "/versions/{version}"
     for base in ("/v2/models/{name}", "/v2/models/{name}" + versioned):
         app.add_route(base + "/infer", ep.inference("v2", ep.v2_infer), methods=["POST"])

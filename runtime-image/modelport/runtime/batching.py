@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from modelport.runtime.loaders.base import ServedModel
@@ -22,6 +22,14 @@ log = logging.getLogger("modelport.runtime")
 
 Array = np.ndarray[Any, Any]
 Outputs = dict[str, Array]
+_T = TypeVar("_T")
+
+#: Model calls averaging under this run inline on the event loop (see ``Scheduler._run``).
+INLINE_BUDGET_SECONDS = 0.002
+#: ... and only for this many rows or fewer.
+INLINE_MAX_ROWS = 256
+#: Calls measured on the model thread before inline calls are considered.
+_MEASURE_CALLS = 8
 
 
 @dataclass
@@ -55,21 +63,30 @@ class Scheduler:
         self._queue: asyncio.Queue[_Job] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._carry: _Job | None = None
+        self._measured = 0
+        self._avg_seconds = 0.0
 
-    async def predict(self, inputs: dict[str, Array], outputs: Sequence[str]) -> Outputs:
-        """One request's prediction; cancelling the awaiting task drops it if not yet started."""
+    async def predict(
+        self, inputs: dict[str, Array], outputs: Sequence[str], time_limit: float | None = None
+    ) -> Outputs:
+        """One request's prediction.
+
+        Raises TimeoutError when ``time_limit`` passes first; a request that times out before its
+        model call starts is dropped, one already running finishes on the model thread.
+        """
         loop = asyncio.get_running_loop()
         if not self.batching:
-            return await loop.run_in_executor(self._executor, self._call, inputs, tuple(outputs))
+            rows = _rows(inputs)
+            return await self._run(rows, time_limit, self._call, inputs, tuple(outputs))
         if self._worker is None:
             self._queue = asyncio.Queue()
-            self._worker = loop.create_task(self._run(), name="modelport-batcher")
+            self._worker = loop.create_task(self._batch_loop(), name="modelport-batcher")
         assert self._queue is not None
-        rows = next(iter(inputs.values())).shape[0]
+        rows = _rows(inputs)
         key = tuple((k, v.shape[1:], v.dtype.str) for k, v in sorted(inputs.items()))
         job = _Job(inputs, tuple(outputs), loop.create_future(), rows, key)
         self._queue.put_nowait(job)
-        return await job.future
+        return await asyncio.wait_for(job.future, time_limit)
 
     def close(self) -> None:
         if self._worker is not None:
@@ -77,6 +94,41 @@ class Scheduler:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # ----------------------------------------------------------------- the model call
+
+    async def _run(
+        self, rows: int, time_limit: float | None, fn: Callable[..., _T], *args: Any
+    ) -> _T:
+        """Call ``fn`` inline when calls are known to be tiny, else on the model thread.
+
+        A thread hand-off costs more than a sub-millisecond model call, so such calls run on
+        the event loop; anything slower (or unmeasured, or large) runs on the model thread,
+        where the request's deadline can still answer 504 while it runs.
+        """
+        if self._inline_ok(rows):
+            return self._timed(fn, *args)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, self._timed, fn, *args)
+        return await asyncio.wait_for(future, time_limit)
+
+    def _inline_ok(self, rows: int) -> bool:
+        return (
+            self._delay == 0
+            and self._measured >= _MEASURE_CALLS
+            and self._avg_seconds < INLINE_BUDGET_SECONDS
+            and rows <= INLINE_MAX_ROWS
+        )
+
+    def _timed(self, fn: Callable[..., _T], *args: Any) -> _T:
+        started = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            elapsed = time.perf_counter() - started
+            self._measured += 1
+            if self._measured == 1:
+                self._avg_seconds = elapsed
+            else:
+                self._avg_seconds += 0.1 * (elapsed - self._avg_seconds)
 
     def _call(self, inputs: dict[str, Array], outputs: tuple[str, ...]) -> Outputs:
         if self._delay:
@@ -87,7 +139,7 @@ class Scheduler:
 
     # ----------------------------------------------------------------- batching
 
-    async def _run(self) -> None:
+    async def _batch_loop(self) -> None:
         assert self._queue is not None
         while True:
             batch = await self._collect()
@@ -120,9 +172,8 @@ class Scheduler:
         return batch
 
     async def _execute(self, batch: list[_Job]) -> None:
-        loop = asyncio.get_running_loop()
         try:
-            results = await loop.run_in_executor(self._executor, self._call_batch, batch)
+            results = await self._run(sum(job.rows for job in batch), None, self._call_batch, batch)
         except Exception as exc:
             for job in batch:
                 if not job.future.done():
@@ -164,3 +215,8 @@ class Scheduler:
             return self._call(job.inputs, job.outputs)
         except Exception as exc:
             return exc
+
+
+def _rows(inputs: dict[str, Array]) -> int:
+    first = next(iter(inputs.values()))
+    return int(first.shape[0]) if first.ndim else 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -93,7 +92,7 @@ class DataPlane:
         assert self.scheduler is not None
         timeout = self.settings.predict_timeout_seconds
         try:
-            return await asyncio.wait_for(self.scheduler.predict(inputs, outputs), timeout)
+            return await self.scheduler.predict(inputs, outputs, timeout)
         except TimeoutError:
             raise Timeout(
                 f"the prediction took longer than {timeout:g} s",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import urllib.request
 from collections import Counter
 from datetime import UTC, datetime
@@ -31,7 +32,7 @@ class UsageWindow:
         self.requests = 0
         self.errors = 0
         self.latencies_ms: list[float] = []
-        self.last_used: datetime | None = None
+        self.last_used: float | None = None
         self.by_key: Counter[str] = Counter()
 
     def record(self, *, key_id: str | None, seconds: float, error: bool) -> None:
@@ -41,7 +42,7 @@ class UsageWindow:
             self.latencies_ms.append(seconds * 1000.0)
         elif self.requests % 2 == 0:
             self.latencies_ms[self.requests % MAX_SAMPLES] = seconds * 1000.0
-        self.last_used = datetime.now(UTC)
+        self.last_used = time.time()
         if key_id is not None:
             self.by_key[key_id] += 1
 
@@ -52,8 +53,7 @@ class UsageWindow:
         self.errors += older.errors
         self.latencies_ms = (older.latencies_ms + self.latencies_ms)[-MAX_SAMPLES:]
         self.by_key.update(older.by_key)
-        if self.last_used is None:
-            self.last_used = older.last_used
+        self.last_used = max(self.last_used or 0.0, older.last_used or 0.0) or None
 
     def report(self, model: str) -> dict[str, Any]:
         p50, p90, p99 = (
@@ -67,7 +67,9 @@ class UsageWindow:
             "requests": self.requests,
             "errors": self.errors,
             "latencyMs": {"p50": round(p50, 3), "p90": round(p90, 3), "p99": round(p99, 3)},
-            "lastUsed": _iso(self.last_used) if self.last_used else None,
+            "lastUsed": _iso(datetime.fromtimestamp(self.last_used, UTC))
+            if self.last_used
+            else None,
             "byKey": dict(self.by_key),
         }
 
