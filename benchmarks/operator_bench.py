@@ -14,6 +14,7 @@ around aiohttp), watches excluded.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -71,6 +72,17 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def deployments_applied(kube: Kube) -> int:
+    path = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments"
+    return len(kube.request("GET", path)["items"])
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -93,24 +105,28 @@ def run(models: int, timeout: float) -> dict[str, Any]:
             while not operator.leading():
                 time.sleep(0.2)
             idle = operator.metrics()
+            cpu_before = cpu_seconds(operator.pid())
             kube = Kube(load_configuration(str(cluster.kubeconfig)), workers=2)
             start = time.monotonic()
             creator = threading.Thread(target=create_all, args=(kube, models))
             creator.start()
             seen: dict[str, float] = {}
-            created = float("nan")
+            created = applied = float("nan")
             while len(seen) < models and time.monotonic() - start < timeout:
                 now = time.monotonic() - start
                 for name in ready_models(kube) - seen.keys():
                     seen[name] = now
                 if created != created and not creator.is_alive():  # NaN until done
                     created = now
+                if applied != applied and deployments_applied(kube) == models:
+                    applied = now
                 time.sleep(0.5)
             creator.join()
             total = time.monotonic() - start
             time.sleep(2)  # let trailing status writes land before counting
             final = operator.metrics()
             rss = peak_rss_mib(operator.pid())
+            cpu = cpu_seconds(operator.pid()) - cpu_before
         finally:
             operator.stop()
             log_tail = operator.log_tail(20)
@@ -119,6 +135,8 @@ def run(models: int, timeout: float) -> dict[str, Any]:
         "models": models,
         "ready": len(seen),
         "create_s": created,
+        "applied_s": applied,
+        "cpu_s": cpu,
         "all_ready_s": max(times) if len(seen) == models else float("nan"),
         "waited_s": total,
         "p50_s": statistics.median(times) if times else float("nan"),
@@ -142,9 +160,12 @@ def print_table(result: dict[str, Any]) -> None:
         ("MLModels created at once", f"{n}"),
         ("Ready", f"{result['ready']}/{n}"),
         ("seconds to create them (16 clients)", f"{result['create_s']:.1f}"),
+        ("seconds until every Deployment exists", f"{result['applied_s']:.1f}"),
         ("seconds until all Ready", f"{result['all_ready_s']:.1f}"),
         ("per-model Ready time p50 / p90 (s)", f"{result['p50_s']:.1f} / {result['p90_s']:.1f}"),
         ("operator peak RSS (MiB)", f"{result['rss_mib']:.0f}"),
+        ("operator CPU time (s)", f"{result['cpu_s']:.1f}"),
+        ("machine load average (1 min)", f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"),
         ("API requests per model, operator", f"{sum(own.values()) / n:.2f}"),
         ("API requests per model, kopf", f"{sum(kopf.values()) / n:.2f}"),
         ("API requests per model, total", f"{(sum(own.values()) + sum(kopf.values())) / n:.2f}"),
