@@ -16,7 +16,11 @@ out=${1:?usage: build.sh OUT_DIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-if command -v go >/dev/null 2>&1; then go=$(command -v go); else go=/usr/local/go/bin/go; fi
+# $GO if set, else the official toolchain's usual place, else whatever go is on PATH (>= 1.26).
+go=${GO:-}
+if [ -z "$go" ]; then
+	if [ -x /usr/local/go/bin/go ]; then go=/usr/local/go/bin/go; else go=$(command -v go); fi
+fi
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
 
 # required_version DIR MODULE -> the version DIR/go.mod requires of MODULE
