@@ -290,8 +290,22 @@ def load_cells(
     port: int, path: str, bodies: Path, *, seconds: float, warmup_s: float
 ) -> list[LoadResult]:
     url = f"http://127.0.0.1:{port}{path}"
+    body = bodies.read_bytes().splitlines()[0]
     run_wrk(url, bodies, connections=8, seconds=warmup_s)
-    return [run_wrk(url, bodies, connections=c, seconds=seconds) for c in CONCURRENCY]
+    cells = []
+    for connections in CONCURRENCY:
+        drain(port, path, body)
+        cells.append(run_wrk(url, bodies, connections=connections, seconds=seconds))
+    return cells
+
+
+def drain(port: int, path: str, body: bytes) -> None:
+    """Wait for the requests wrk left in flight: a server still working through 64 abandoned
+    requests would start the next cell late."""
+    try:
+        post_json(port, path, body, timeout=120)
+    except OSError as exc:
+        raise BenchFailure(f"no answer after a load cell: {exc}") from exc
 
 
 @contextmanager
