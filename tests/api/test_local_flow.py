@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from modelport.api.settings import SubscriptionLimits
 
 from tests.api.conftest import LiveApi, MakeApi
 from tests.api.models import onnx_add_one
@@ -34,7 +35,10 @@ def _phase(api: LiveApi, model_id: str, headers: dict[str, str]) -> str:
 
 @pytest.fixture
 def local_api(make_api: MakeApi) -> LiveApi:
-    return make_api(local_runtimes=True)
+    # These tests poll the API several times a second: lift the per-user limit.
+    return make_api(
+        local_runtimes=True, free=SubscriptionLimits(requests_per_minute=0, models_limit=10)
+    )
 
 
 def test_upload_predict_usage_revoke_delete(local_api: LiveApi) -> None:
