@@ -54,6 +54,10 @@ PASSWORD = "correct horse battery staple"
 CHILD_KINDS = ("serviceaccount", "service", "deployment", "ingress", "hpa", "networkpolicy")
 
 
+class ProcessExited(RuntimeError):
+    """A component process ended while it was expected to run."""
+
+
 def wait_for(check: Callable[[], Any], *, timeout: float = 120.0, what: str = "") -> Any:
     """Poll `check()` until it returns something truthy; a timeout names its last result."""
     deadline = time.monotonic() + timeout
@@ -63,6 +67,8 @@ def wait_for(check: Callable[[], Any], *, timeout: float = 120.0, what: str = ""
             last = check()
             if last:
                 return last
+        except ProcessExited:
+            raise
         except Exception as exc:  # retried until the deadline
             last = exc
         time.sleep(1.0)
@@ -146,7 +152,7 @@ class Process:
 
     def alive(self) -> bool:
         if self.proc is None or self.proc.poll() is not None:
-            raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
+            raise ProcessExited(f"{self.name} exited:\n{self.log_tail()}")
         return True
 
     def log_tail(self, lines: int = 60) -> str:
@@ -456,18 +462,22 @@ def start_runtime_from_pod(stack: Stack, model_id: str, api_url: str) -> LocalRu
     env = container_env(stack.cluster, stack.namespace, container, pod_name=f"{deployment}-local")
     root = stack.workdir / f"pod-{model_id}"
     volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts: dict[str, Path] = {}
     for mount in container.get("volumeMounts", []):
         volume = volumes[mount["name"]]
         local = root / mount["mountPath"].lstrip("/")
         local.mkdir(parents=True, exist_ok=True)
+        mounts[mount["mountPath"]] = local
         if "secret" in volume:
             data = _secret(stack.cluster, stack.namespace, volume["secret"]["secretName"])
             items = volume["secret"].get("items") or [{"key": k, "path": k} for k in data]
             for item in items:
                 (local / item["path"]).write_bytes(data[item["key"]])
-        for key, value in env.items():
-            if value.startswith(mount["mountPath"]):
-                env[key] = str(local) + value[len(mount["mountPath"]) :]
+    for key, value in env.items():
+        matching = [m for m in mounts if value == m or value.startswith(m.rstrip("/") + "/")]
+        if matching:
+            mount_path = max(matching, key=len)
+            env[key] = str(mounts[mount_path]) + value[len(mount_path) :]
     (port,) = free_ports(1)
     prefix = "MODELPORT_RUNTIME_"
     env.update({f"{prefix}HOST": "127.0.0.1", f"{prefix}PORT": str(port)})
@@ -485,6 +495,16 @@ def start_runtime_from_pod(stack: Stack, model_id: str, api_url: str) -> LocalRu
     return LocalRuntime(url, env[f"{prefix}MODEL_NAME"], process, limit)
 
 
+BURST_LIMIT = 5
+
+
+def secret_rate_limit(stack: Stack, model_id: str) -> bool:
+    """Whether the model's Secret carries the per-key limit `BURST_LIMIT`."""
+    data = _secret(stack.cluster, stack.namespace, f"mlmodel-{model_id}-key")
+    keys = json.loads(data["auth-keys.json"])["keys"]
+    return bool(keys) and all(k.get("rateLimitPerMinute") == BURST_LIMIT for k in keys)
+
+
 @pytest.fixture(scope="module")
 def served(stack: Stack, user: User) -> Iterator[tuple[str, LocalRuntime]]:
     """An `x + 1` ONNX model uploaded and Ready, its pod spec running as a local runtime."""
@@ -494,6 +514,15 @@ def served(stack: Stack, user: User) -> Iterator[tuple[str, LocalRuntime]]:
     path.write_bytes(onnx_add_one())
     model_id = upload(stack, user, path, "adder")["modelId"]
     wait_for(partial(mlmodel_in_phase, stack, model_id, "Ready"), timeout=180, what="adder Ready")
+    # A small per-key limit, so that a burst can exceed it; it reaches the model's Secret.
+    with stack.client() as client:
+        r = client.patch(
+            f"/api/v1/models/{model_id}",
+            headers=user.headers,
+            json={"settings": {"rateLimitPerMinute": BURST_LIMIT}},
+        )
+    assert r.status_code == 200, r.text
+    wait_for(partial(secret_rate_limit, stack, model_id), what="the new limit in the Secret")
     runtime = start_runtime_from_pod(stack, model_id, stack.api_url)
     try:
         yield model_id, runtime
@@ -535,7 +564,7 @@ def test_the_rendered_pod_refuses_a_wrong_key_and_a_burst(
     assert wrong.json()["error"]["code"] == "unauthenticated"
     assert httpx.post(f"{runtime.url}/predict", json=body).status_code == 401
 
-    assert runtime.rate_limit > 0
+    assert runtime.rate_limit == BURST_LIMIT
     auth = {"Authorization": f"Bearer {user.key}"}
     with httpx.Client(timeout=30) as client:
         statuses = [
