@@ -18,7 +18,7 @@ SKLEARN = [
     "extra_trees", "adaboost", "isolation_forest", "pca", "sgd", "gaussian_nb", "calibrated",
     "label_encoder", "minmax", "tfidf", "sparse",
 ]  # fmt: skip
-COMPRESSIONS: list[Any] = [0, 3, ("zlib", 3), ("gzip", 3), ("bz2", 3), ("xz", 3), ("lzma", 3),
+COMPRESSIONS: list[Any] = [0, ("zlib", 3), ("gzip", 3), ("bz2", 3), ("xz", 3), ("lzma", 3),
                            ("lz4", 3)]  # fmt: skip
 
 

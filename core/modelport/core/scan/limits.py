@@ -16,7 +16,7 @@ class Limits:
     #: Largest file accepted at all.
     max_file_bytes: int = 10 * GiB
     #: Largest decompressed stream (joblib compression, zip members together).
-    max_decompressed_bytes: int = 8 * GiB
+    max_decompressed_bytes: int = 4 * GiB
     #: Largest decompressed/compressed ratio once the output passes 64 MiB.
     max_ratio: int = 1000
     #: Pickle opcodes per pickle stream.
