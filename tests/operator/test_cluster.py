@@ -602,3 +602,37 @@ def test_least_rbac_is_enough(
         least.stop()
         operator.start()
         wait_for(operator.leading, timeout=30, what="operator leads again")
+
+
+def test_periodic_resync_picks_up_a_rotated_key(
+    cluster: Cluster, ns: str, operator: OperatorProcess, tmp_path: Path
+) -> None:
+    operator.stop()
+    resyncing = OperatorProcess(
+        cluster.kubeconfig, tmp_path / "resync.log", settings={"resync_seconds": "3"}
+    )
+    try:
+        resyncing.start()
+        wait_for(resyncing.leading, timeout=30, what="resyncing operator leads")
+        key_secret(cluster, ns, "quiet-rot", b"a" * 32)
+        ref = {
+            "uri": "s3://m/q.enc",
+            "sha256": SHA,
+            "keySecretRef": {"name": "mlmodel-quiet-rot-key"},
+        }
+        create(cluster, ns, mlmodel("quiet-rot", artifact=ref))
+        wait_phase(cluster, ns, "quiet-rot", "Ready")
+
+        def checksum() -> str:
+            dep = get(cluster, ns, "deployment", "mlmodel-quiet-rot")
+            return str(
+                dep["spec"]["template"]["metadata"]["annotations"]["modelport.io/key-checksum"]
+            )
+
+        first = checksum()
+        key_secret(cluster, ns, "quiet-rot", b"z" * 32)  # no annotation on the model this time
+        wait_for(lambda: checksum() != first, timeout=30, what="resync rolled the pods")
+    finally:
+        resyncing.stop()
+        operator.start()
+        wait_for(operator.leading, timeout=30, what="operator leads again")

@@ -167,6 +167,12 @@ class Kube:
         except NotFound:
             return None
 
+    def list_sync(self, api_version: str, kind: str, namespace: str | None) -> list[dict[str, Any]]:
+        """Every object of a kind in `namespace` (all namespaces when None)."""
+        path = resource_path(api_version, kind, namespace)
+        items: list[dict[str, Any]] = self.request("GET", path, kind=kind).get("items", [])
+        return items
+
     def create_sync(self, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
         path = resource_path(obj["apiVersion"], obj["kind"], meta.get("namespace"))
@@ -215,6 +221,11 @@ class Kube:
         self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
     ) -> dict[str, Any]:
         return await self._run(self.patch_status_sync, api_version, kind, namespace, name, status)
+
+    async def list_all(
+        self, api_version: str, kind: str, namespace: str | None
+    ) -> list[dict[str, Any]]:
+        return await self._run(self.list_sync, api_version, kind, namespace)
 
     async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         return await self._run(self.create_sync, obj)

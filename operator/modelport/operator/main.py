@@ -102,12 +102,34 @@ async def _operate(settings: OperatorSettings, kube: Kube, lost: threading.Event
             loop.call_soon_threadsafe(stop.set)
 
     threading.Thread(target=stop_when_lost, name="stop-when-lost", daemon=True).start()
+    reconciler = Reconciler(settings=settings, kube=kube)
+    resync = None
+    if settings.resync_seconds:
+        resync = asyncio.create_task(_resync(reconciler, settings))
+    try:
+        await _kopf(settings, reconciler, stop)
+    finally:
+        if resync is not None:
+            resync.cancel()
+
+
+async def _resync(reconciler: Reconciler, settings: OperatorSettings) -> None:
+    while True:
+        await asyncio.sleep(settings.resync_seconds)
+        try:
+            count = await reconciler.resync(settings.namespaces)
+            log.info("resync re-applied the children of %d models", count)
+        except Exception:  # the loop must survive anything; the next round retries
+            log.exception("resync failed")
+
+
+async def _kopf(settings: OperatorSettings, reconciler: Reconciler, stop: asyncio.Event) -> None:
     await kopf.operator(
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
         standalone=True,
         settings=kopf_settings(settings),
-        memo=kopf.Memo(reconciler=Reconciler(settings=settings, kube=kube)),
+        memo=kopf.Memo(reconciler=reconciler),
         stop_flag=stop,
     )
 

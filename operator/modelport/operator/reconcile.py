@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelport.core import constants as c
-from modelport.core.spec import MLModel, MLModelStatus, Phase
+from modelport.core.spec import API_VERSION, MLModel, MLModelStatus, Phase
 from modelport.operator import drift, manifests, status
 from modelport.operator.k8s import Kube, KubeError
 from modelport.operator.settings import OperatorSettings
@@ -223,6 +223,31 @@ class Reconciler:
             if exc.status in (400, 422):
                 raise InvalidSpec(f"{obj['kind']} refused: {exc.message}") from exc
             raise
+
+    async def resync(self, namespaces: list[str]) -> int:
+        """Re-apply every model's children (a safety net for missed events and rotated keys).
+
+        Returns how many models were re-applied; models that cannot be applied are skipped
+        (their own handlers report why).
+        """
+        bodies: list[dict[str, Any]] = []
+        scopes: list[str | None] = [*namespaces] or [None]
+        for namespace in scopes:
+            bodies += await self.kube.list_all(API_VERSION, c.KIND, namespace)
+        done = 0
+        for body in bodies:
+            body.setdefault("apiVersion", API_VERSION)
+            body.setdefault("kind", c.KIND)
+            try:
+                model = parse_model(body)
+                checksum = await self._key_checksum_quiet(model)
+                if model.spec.artifact.key_secret_ref and checksum is None:
+                    continue
+                await self._apply_children(model, checksum)
+                done += 1
+            except (InvalidSpec, RetryLater, KubeError) as exc:
+                log.info("resync skipped %s: %s", key_of(body), exc)
+        return done
 
     async def repair(
         self, model_body: Mapping[str, Any], child: Mapping[str, Any], *, deleted: bool

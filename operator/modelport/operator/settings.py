@@ -60,6 +60,8 @@ class OperatorSettings(BaseSettings):
     """Threads for API calls."""
     retry_delay_seconds: float = Field(default=5.0, gt=0)
     """Delay before retrying a transient failure."""
+    resync_seconds: int = Field(default=0, ge=0)
+    """Re-apply every model's children this often (0: never); events repair drift anyway."""
 
     # --- Runtime image -------------------------------------------------------------------------
     image_registry: str = "ghcr.io/modelport"
