@@ -34,6 +34,7 @@ def _wait(check, timeout: float, what: str) -> None:
 
 def test_modelport_up_serves_an_uploaded_model(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    (tmp_path / "second.onnx").write_bytes(onnx_add_one(padding=1024))
     port = free_port()
     log = (tmp_path / "up.log").open("w+")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELPORT_")}
@@ -82,6 +83,26 @@ def test_modelport_up_serves_an_uploaded_model(tmp_path: Path) -> None:
 
         _wait(predicted, 60, "the first prediction")
         assert _processes_using(data), "the model runs as a local runtime process"
+
+        # `modelport upload` prints the new model's id and endpoint URL.
+        cli = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from modelport.api.cli import main; main()",
+                "upload",
+                str(tmp_path / "second.onnx"),
+                "--name",
+                "second",
+            ],
+            env={**env, "MODELPORT_URL": url, "MODELPORT_API_KEY": key},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert cli.returncode == 0, cli.stderr
+        assert re.search(r"model id:\s+m[0-9a-f]{16}", cli.stdout)
+        assert f"endpoint URL: {url}/models/" in cli.stdout
         stored = list((data / "artifacts").rglob("*.mpa"))
         assert len(stored) == 1 and onnx_add_one() not in stored[0].read_bytes()
     finally:

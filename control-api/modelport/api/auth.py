@@ -13,11 +13,12 @@ import time
 import warnings
 from dataclasses import dataclass
 
+import authlib.deprecate
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 with warnings.catch_warnings():  # authlib.jose is deprecated in favour of joserfc; same tokens
-    warnings.simplefilter("ignore")
+    warnings.simplefilter("ignore", authlib.deprecate.AuthlibDeprecationWarning)
     from authlib.jose import JoseError, jwt
 from modelport.core.errors import Unauthenticated
 

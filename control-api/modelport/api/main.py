@@ -40,10 +40,11 @@ def serve(
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
     try:
-        uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
-    except ModelportError as exc:  # e.g. an unmigrated database at start-up
+        app.state.ctx.db.ensure_migrated()  # say so plainly, before the server starts
+    except ModelportError as exc:
         typer.echo(exc.message, err=True)
         raise typer.Exit(1) from None
+    uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
 
 
 @cli.command()

@@ -14,6 +14,7 @@ import warnings
 from typing import Any
 from urllib.parse import urlencode
 
+import authlib.deprecate
 import httpx
 from modelport.api import auth
 from modelport.api.db.tables import User
@@ -23,8 +24,8 @@ from modelport.core.errors import NotFound, NotReady, Unauthenticated
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
+with warnings.catch_warnings():  # authlib.jose is deprecated in favour of joserfc
+    warnings.simplefilter("ignore", authlib.deprecate.AuthlibDeprecationWarning)
     from authlib.jose import JoseError, JsonWebKey, jwt
 
 _STATE_TTL = 600
