@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -271,6 +272,7 @@ def main() -> None:
             proc.terminate()
             proc.wait(timeout=30)
         pg.destroy()
+        shutil.rmtree(folder, ignore_errors=True)
     print(
         f"# Modelport control-API benchmark ({platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()})"
