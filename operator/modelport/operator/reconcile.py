@@ -131,6 +131,9 @@ class Reconciler:
     _written: dict[Key, dict[str, Any]] = field(default_factory=dict)
     _applied: dict[Key, set[str]] = field(default_factory=dict)
     _invalid: dict[Key, tuple[int | None, str]] = field(default_factory=dict)
+    _refreshing: set[Key] = field(default_factory=set)
+    _dirty: set[Key] = field(default_factory=set)
+    _events: set[asyncio.Task[None]] = field(default_factory=set)
 
     def _lock(self, key: Key) -> asyncio.Lock:
         return self._locks.setdefault(key, asyncio.Lock())
@@ -285,8 +288,24 @@ class Reconciler:
     async def refresh(self, key: Key, live: Lookup) -> MLModelStatus | None:
         """Compute the model's status from its live children; write it if it changed.
 
-        `live` is read under the model's lock, so the freshest state always wins.
+        Bursts coalesce: while one refresh of a model runs, further calls only mark it dirty,
+        and the running one computes again from the freshest state before it returns. So a
+        slow API server sees one write per burst, not one per pod event.
         """
+        if key in self._refreshing:
+            self._dirty.add(key)
+            return None
+        self._refreshing.add(key)
+        try:
+            while True:
+                self._dirty.discard(key)
+                result = await self._refresh_once(key, live)
+                if key not in self._dirty:
+                    return result
+        finally:
+            self._refreshing.discard(key)
+
+    async def _refresh_once(self, key: Key, live: Lookup) -> MLModelStatus | None:
         async with self._lock(key):
             state = live()
             body = state.model
@@ -339,7 +358,9 @@ class Reconciler:
             raise RetryLater(str(exc), delay=self.settings.retry_delay_seconds) from exc
         self._written[key] = wire
         if previous is None or previous.phase != new.phase:
-            await self._event(body, new, previous)
+            task = asyncio.create_task(self._event(body, new, previous))
+            self._events.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._events.discard)
 
     async def _event(
         self, body: Mapping[str, Any], new: MLModelStatus, previous: MLModelStatus | None
