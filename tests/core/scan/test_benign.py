@@ -88,3 +88,38 @@ def test_keras_h5_files_are_safe(keras_files: dict[str, Path], name: str) -> Non
 @pytest.mark.parametrize("name", ["logistic", "forest", "pipeline"])
 def test_skl2onnx_models_are_safe(onnx_files: dict[str, Path], name: str) -> None:
     _assert_safe(scan(onnx_files[name]))
+
+
+@pytest.mark.parametrize("dynamo", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_torch_onnx_exports_of_a_bigger_model_are_safe(tmp_path: Path, dynamo: bool) -> None:
+    torch = pytest.importorskip("torch")
+    if dynamo:
+        pytest.importorskip("onnxscript")
+    import warnings
+
+    from tests.core.scan._torch_model import Attention
+
+    path = tmp_path / "attention.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kwargs = {"dynamo": True, "external_data": False} if dynamo else {"dynamo": False}
+        torch.onnx.export(Attention().eval(), (torch.randn(1, 3, 8, 8),), path, **kwargs)
+    _assert_safe(scan(path))
+
+
+@pytest.mark.slow
+def test_onnx_with_weights_in_a_side_file_is_refused(tmp_path: Path) -> None:
+    """A single uploaded .onnx cannot carry its external data: export with external_data=False."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxscript")
+    import warnings
+
+    from tests.core.scan._torch_model import Attention
+
+    path = tmp_path / "attention.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Attention().eval(), (torch.randn(1, 3, 8, 8),), path, dynamo=True)
+    verdict = scan(path)
+    assert verdict.outcome is Outcome.UNSAFE
+    assert {f.code.value for f in verdict.findings} == {"onnx_external_data"}
