@@ -251,6 +251,7 @@ def install(cluster: Cluster, namespace: str, db_url: str, s3: S3Server, bucket:
         "storage.s3.existingSecret": "modelport-s3",
         "api.signup": "open",
         "api.subscriptions.free.requestsPerMinute": "600",
+        "api.subscriptions.free.modelsLimit": "20",
         "models.ingress.domain": "models.e2e.test",
         "models.defaultResources.requests.cpu": "100m",
         "models.defaultResources.requests.memory": "128Mi",
