@@ -104,7 +104,8 @@ def test_modelport_up_serves_an_uploaded_model(tmp_path: Path) -> None:
         assert re.search(r"model id:\s+m[0-9a-f]{16}", cli.stdout)
         assert f"endpoint URL: {url}/models/" in cli.stdout
         stored = list((data / "artifacts").rglob("*.mpa"))
-        assert len(stored) == 1 and onnx_add_one() not in stored[0].read_bytes()
+        assert len(stored) == 2
+        assert all(onnx_add_one() not in path.read_bytes() for path in stored)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
