@@ -123,7 +123,7 @@ def _pipeline(x: Any, y: Any, *classes: Any) -> Any:
     return pipeline([("pre", pre), ("clf", logistic())]).fit(frame, y)
 
 
-def record(models: dict[str, Any]) -> dict[str, set[str]]:
+def record(models: dict[str, Any]) -> Recorder:
     """Pickle and joblib-dump every model at every protocol/compression we accept; record."""
     import joblib
     from modelport.core.scan import compression
@@ -143,7 +143,7 @@ def record(models: dict[str, Any]) -> dict[str, set[str]]:
             if kind is not compression.Compression.NONE:
                 raw = bytes(compression.decompress(memoryview(raw), kind, limits, Deadline(60)))
             _fail_on(walk_joblib(raw, rec, limits, Deadline(60), location=name), name)
-    return rec.seen
+    return rec
 
 
 def _fail_on(findings: list[Any], name: str) -> None:
@@ -152,9 +152,16 @@ def _fail_on(findings: list[Any], name: str) -> None:
 
 
 def main() -> None:
-    seen = record(sklearn_models())
-    for qualname in sorted(seen):
-        print(f'"{qualname}" = "{" ".join(sorted(seen[qualname]))}"')
+    rec = record(sklearn_models())
+    print("# globals and their uses")
+    for qualname in sorted(rec.seen):
+        print(f'"{qualname}" = "{" ".join(sorted(rec.seen[qualname]))}"')
+    print("\n# names passed straight to calls (the [arguments] table)")
+    for callee in sorted(rec.arguments):
+        rules = ", ".join(
+            f"{i} = {sorted(names)}" for i, names in sorted(rec.arguments[callee].items())
+        )
+        print(f'"{callee}" = {{ {rules} }}')
 
 
 if __name__ == "__main__":
