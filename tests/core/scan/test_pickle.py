@@ -256,3 +256,10 @@ def test_verdict_names_the_rules_it_was_made_with() -> None:
     version, _, digest = verdict.scanner_version.partition("+")
     assert version == SCANNER_VERSION and len(digest) == 12
     assert verdict.to_dict()["scannerVersion"] == verdict.scanner_version
+
+
+def test_names_passed_as_keywords_are_refused() -> None:
+    cls = glob("sklearn.linear_model._logistic", "LogisticRegression")
+    kwargs = b"}" + text("f") + glob("numpy", "dtype") + b"s"
+    assert _codes(proto(4) + cls + b")" + kwargs + b"\x92.") == ["disallowed_call"]
+    assert _codes(proto(4) + cls + b")}" + b"\x92.") == []

@@ -698,6 +698,12 @@ class PickleWalker:
         cls = self._pop()
         if not isinstance(kwargs, DictV):
             self._abort(Code.MALFORMED, pos - 1, "NEWOBJ_EX keyword arguments are not a dict")
+        for key, value in kwargs.items:
+            if isinstance(value, Global):
+                self._report(
+                    Code.DISALLOWED_CALL,
+                    f"NEWOBJ_EX: passing {value.qualname} as keyword {key!r} is not allowed",
+                )
         self._push(self._call(cls, args, "new", "NEWOBJ_EX"))
         return pos
 
