@@ -78,6 +78,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children_cpu() -> dict[str, float]:
+    """CPU seconds of each child process of this benchmark (control plane and operator)."""
+    out: dict[str, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        if int(fields[1]) == os.getpid():
+            ticks = int(fields[11]) + int(fields[12])
+            out[name] = out.get(name, 0.0) + ticks / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def deployments_applied(kube: Kube) -> int:
     path = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments"
     return len(kube.request("GET", path)["items"])
@@ -106,6 +122,7 @@ def run(models: int, timeout: float) -> dict[str, Any]:
                 time.sleep(0.2)
             idle = operator.metrics()
             cpu_before = cpu_seconds(operator.pid())
+            components_before = children_cpu()
             kube = Kube(load_configuration(str(cluster.kubeconfig)), workers=2)
             start = time.monotonic()
             creator = threading.Thread(target=create_all, args=(kube, models))
@@ -127,6 +144,7 @@ def run(models: int, timeout: float) -> dict[str, Any]:
             final = operator.metrics()
             rss = peak_rss_mib(operator.pid())
             cpu = cpu_seconds(operator.pid()) - cpu_before
+            components = {k: v - components_before.get(k, 0.0) for k, v in children_cpu().items()}
         finally:
             operator.stop()
             log_tail = operator.log_tail(20)
@@ -137,6 +155,7 @@ def run(models: int, timeout: float) -> dict[str, Any]:
         "create_s": created,
         "applied_s": applied,
         "cpu_s": cpu,
+        "components_cpu": components,
         "all_ready_s": max(times) if len(seen) == models else float("nan"),
         "waited_s": total,
         "p50_s": statistics.median(times) if times else float("nan"),
@@ -175,6 +194,9 @@ def print_table(result: dict[str, Any]) -> None:
     print(f"|{'-' * (width + 2)}|-------|")
     for name, value in rows:
         print(f"| {name:<{width}} | {value} |")
+    print("\nCPU seconds during the run, per process:")
+    for name, seconds in sorted(result["components_cpu"].items(), key=lambda kv: -kv[1]):
+        print(f"  {name:25} {seconds:7.1f}")
     print("\nrequests by verb and kind (whole run):")
     for key, count in sorted({**own, **kopf}.items()):
         if count:
