@@ -257,6 +257,31 @@ def test_s3_stopped_during_upload_is_500_and_leaves_nothing(api: LiveApi) -> Non
     assert spool_entries(api) == []
 
 
+def test_s3_server_stopped_mid_upload_is_500_and_leaves_nothing(api: LiveApi) -> None:
+    """The S3 server process is stopped while the artifact streams into it."""
+    import threading
+
+    user = api.user()
+    before = count_rows(api.ctx.db, "models")
+    result: dict[str, httpx.Response] = {}
+    upload = threading.Thread(
+        target=lambda: result.setdefault("r", api.upload(user, onnx_add_one(padding=64 << 20)))
+    )
+    upload.start()
+    s3 = api.s3.client()
+    _wait_for(lambda: bool(s3.list_multipart_uploads(Bucket=api.bucket).get("Uploads")), 120)
+    api.s3.stop()
+    try:
+        upload.join(timeout=180)
+    finally:
+        api.s3.start()
+    r = result["r"]
+    assert r.status_code == 500, r.text
+    assert "retry" in r.json()["error"]["message"].lower()
+    assert count_rows(api.ctx.db, "models") == before
+    assert spool_entries(api) == []
+
+
 def test_s3_failing_mid_multipart_upload_leaves_no_object(make_api: MakeApi, s3_server) -> None:
     """A store that fails after some parts were written: the multipart upload is aborted."""
     api = make_api()
