@@ -51,7 +51,7 @@ class KeyStore:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._entries: tuple[KeyEntry, ...] = ()
-        self._stamp: tuple[float, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
         if path is not None:
             self.reload()
 
@@ -65,7 +65,7 @@ class KeyStore:
             return False
         try:
             stat = self.path.stat()
-            stamp = (stat.st_mtime, stat.st_size)
+            stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
             if stamp == self._stamp:
                 return False
             entries = parse_keys(self.path.read_text())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from types import FrameType
@@ -29,15 +30,17 @@ class RuntimeServer(uvicorn.Server):
     """uvicorn with two additions: a fatal start-up error exits non-zero, and SIGTERM first
     marks the runtime not ready (so probes fail) while in-flight requests finish."""
 
-    plane: DataPlane | None = None
-    failed: BaseException | None = None
+    def __init__(self, config: uvicorn.Config, *, plane: DataPlane) -> None:
+        super().__init__(config)
+        self.plane = plane
+        self.failed: BaseException | None = None
 
     def fail(self, exc: BaseException) -> None:
         self.failed = exc
         self.should_exit = True
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self.plane is not None and not self.plane.draining:
+        if not self.plane.draining:
             self.plane.draining = True
             log.info("signal %d: draining in-flight requests, then exiting", sig)
         super().handle_exit(sig, frame)
@@ -53,8 +56,15 @@ def configure_logging(level: str) -> None:
 
 def serve(settings: RuntimeSettings) -> int:
     """Run the server; returns the process exit status."""
+    server: RuntimeServer | None = None
+
+    def on_fatal(exc: BaseException) -> None:
+        assert server is not None
+        server.fail(exc)
+
+    app = create_app(settings, on_fatal=on_fatal)
     config = uvicorn.Config(
-        "modelport.runtime.main:_unused",  # replaced below; uvicorn wants an app or a string
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
@@ -62,18 +72,13 @@ def serve(settings: RuntimeSettings) -> int:
         lifespan="on",
         access_log=False,
         log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=int(settings.drain_seconds) or None,
+        timeout_graceful_shutdown=math.ceil(settings.drain_seconds),
         backlog=2048,
         server_header=False,
     )
-    server = RuntimeServer(config)
-    app = create_app(settings, on_fatal=server.fail)
-    config.app = app
-    server.plane = app.state.plane
+    server = RuntimeServer(config, plane=app.state.plane)
     server.run()
-    if server.failed is not None:
-        return EXIT_LOAD_FAILED
-    return 0
+    return EXIT_LOAD_FAILED if server.failed is not None else 0
 
 
 def main(argv: Sequence[str] | None = None) -> None:
