@@ -58,9 +58,11 @@ def compile_estimator(
         return None
     cls = CompiledClassifier if kernel.has_proba else CompiledModel
     compiled = cls(estimator, transforms=transforms, kernel=kernel, max_rows=max_rows)
-    rows = _probe_rows(transforms, kernel, np.random.default_rng(seed))
     try:
+        rows = _probe_rows(transforms, kernel, np.random.default_rng(seed))
         mismatch = _first_mismatch(compiled, _sequential(estimator), rows)
+        independent = mismatch is None and kernel.rows_independent
+        independent = independent and _rows_independent(compiled, rows)
     except Exception as exc:  # verification must never take the runtime down
         log.warning("fast path off for %s: verification failed (%r)", type(estimator).__name__, exc)
         return None
@@ -68,7 +70,7 @@ def compile_estimator(
         log.warning("fast path off for %s: %s", type(estimator).__name__, mismatch)
         return None
     compiled.verified_rows = int(rows.shape[0])
-    compiled.rows_independent = kernel.rows_independent and _rows_independent(compiled, rows)
+    compiled.rows_independent = independent
     log.info("fast path on: %s", compiled.description)
     return compiled
 
