@@ -38,23 +38,19 @@ def test_modelport_up_serves_an_uploaded_model(tmp_path: Path) -> None:
     port = free_port()
     log = (tmp_path / "up.log").open("w+")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELPORT_")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from modelport.api.cli import main; main()",
-            "up",
-            "--data-dir",
-            str(data),
-            "--port",
-            str(port),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
+    command = [
+        sys.executable,
+        "-c",
+        "from modelport.api.cli import main; main()",
+        "up",
+        "--data-dir",
+        str(data),
+        "--port",
+        str(port),
+    ]
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
     try:
-        url = f"http://127.0.0.1:{port}"
         _wait(lambda: httpx.get(f"{url}/readyz").status_code == 200, 90, "the API")
         log.seek(0)
         match = re.search(r"Admin API key \(shown once, store it now\): (mp_\S+)", log.read())
@@ -112,6 +108,20 @@ def test_modelport_up_serves_an_uploaded_model(tmp_path: Path) -> None:
         log.close()
     # Stopping `modelport up` stops the runtimes it started.
     _wait(lambda: not _processes_using(data), 30, "the runtimes to stop")
+
+    # Started again on the same folder: no new admin, the models serve again with the same key.
+    log = (tmp_path / "up2.log").open("w+")
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        _wait(lambda: httpx.get(f"{url}/readyz").status_code == 200, 90, "the API again")
+        _wait(predicted, 90, "a prediction after the restart")
+        log.seek(0)
+        assert "Admin API key" not in log.read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+    _wait(lambda: not _processes_using(data), 30, "the runtimes to stop again")
 
 
 def _processes_using(data: Path) -> list[int]:
