@@ -330,8 +330,23 @@ def _gzip_two_members(cmd: str) -> bytes:
     return gzip.compress(pickle.dumps({"ok": 1}, protocol=4)) + gzip.compress(system(cmd))
 
 
-def _joblib_in_pkl(cmd: str) -> bytes:
-    return _joblib({"w": np.arange(16, dtype=np.float64)})
+def _unaligned_joblib_pkl(cmd: str) -> bytes:
+    """A joblib <= 1.1 style array record whose "array bytes" are opcodes for pickle.load.
+
+    joblib.load reads them as array data; plain unpickling runs them.
+    """
+    payload = call("os", "system", cmd) + STOP
+    state = (
+        EMPTY_DICT + MARK
+        + text("subclass") + glob("numpy", "ndarray")
+        + text("shape") + b"K" + bytes([len(payload)]) + TUPLE1
+        + text("order") + text("C")
+        + text("dtype") + glob("numpy", "dtype") + text("u1") + b"\x89\x88\x87" + REDUCE
+        + text("allow_mmap") + b"\x89"
+        + SETITEMS
+    )  # fmt: skip
+    wrapper = glob("joblib.numpy_pickle", "NumpyArrayWrapper") + EMPTY_TUPLE + NEWOBJ
+    return proto(2) + wrapper + state + BUILD + payload + STOP
 
 
 def _bomb(cmd: str) -> bytes:
@@ -819,11 +834,11 @@ CASES: list[Case] = [
     ),
     Case("gzip-two-members", "m.joblib", _gzip_two_members, "malformed", "second gzip member"),
     Case(
-        "joblib-named-pkl",
+        "unaligned-joblib-pkl",
         "m.pkl",
-        _joblib_in_pkl,
+        _unaligned_joblib_pkl,
         "bad_array_record",
-        "joblib array records in a .pkl",
+        "array bytes that plain unpickling runs as opcodes (.pkl)",
     ),
     Case("torch-zip-payload", "m.pt", _torch_zip_payload, "disallowed_global", "data.pkl payload"),
     Case("torch-duplicate", "m.pt", _torch_duplicate, "zip_violation", "duplicate data.pkl"),

@@ -44,6 +44,13 @@ def test_sklearn_joblib_files_are_safe(
     assert verdict.format == "joblib"
 
 
+@pytest.mark.parametrize("name", SKLEARN)
+def test_joblib_dumps_named_pkl_are_safe(sklearn_models: dict[str, Any], name: str) -> None:
+    """joblib.dump(model, "model.pkl") is common: its aligned array records read the same way
+    under joblib and (up to a clean error) under plain pickle."""
+    _assert_safe(scan(joblib_bytes(sklearn_models[name]), expected_format="pkl"))
+
+
 def test_verdict_hashes_the_scanned_bytes(sklearn_models: dict[str, Any], tmp_path: Path) -> None:
     import hashlib
 

@@ -54,6 +54,7 @@ def _load_in_subprocess(code: str, cwd: Path) -> None:
         ("joblib-after-array", "import joblib; joblib.load(p)"),
         ("joblib-xz", "import joblib; joblib.load(p)"),
         ("broken-after-payload", "import pickle; pickle.load(open(p, 'rb'))"),
+        ("unaligned-joblib-pkl", "import pickle; pickle.load(open(p, 'rb'))"),
     ],
 )
 def test_payloads_are_live(tmp_path: Path, case_name: str, loader: str) -> None:
@@ -75,3 +76,14 @@ def test_undecidable_counts_as_refused(tmp_path: Path) -> None:
     assert verdict.outcome is Outcome.UNDECIDABLE
     assert verdict.findings[0].code.value == "limit_exceeded"
     assert "max_file_bytes" in verdict.findings[0].message
+
+
+def test_joblib_array_bytes_are_data_for_joblib(tmp_path: Path) -> None:
+    """As .joblib the same bytes are array data to joblib: safe, and loading runs nothing."""
+    case = next(c for c in CASES if c.name == "unaligned-joblib-pkl")
+    marker = tmp_path / "PWNED"
+    path = tmp_path / "m.joblib"
+    path.write_bytes(case.build(f"touch {marker}"))
+    assert scan(path).outcome is Outcome.SAFE
+    _load_in_subprocess(f"p = {str(path)!r}\nimport joblib; joblib.load(p)", tmp_path)
+    assert not marker.exists()

@@ -5,6 +5,12 @@ length byte and padding, then ``prod(shape) * itemsize`` bytes; for dtypes holdi
 nested pickle instead. The walk does the same by offset: it takes shape, dtype and order from the
 wrapper's symbolic state, skips exactly the bytes joblib would read (no per-byte work), walks
 nested pickles, and resumes with the opcodes after them, so nothing after an array escapes it.
+
+A ``.pkl`` file written by ``joblib.dump`` may be loaded with either joblib or plain pickle. In
+that mode (``plain_pickle=True``) an array record is accepted only where plain unpickling stops
+with an error instead of running the array bytes as opcodes: the padding-length byte (1-16) that
+joblib >= 1.2 writes after each wrapper is not a pickle opcode, and an object array's nested
+pickle is itself walked. Records without that byte (joblib <= 1.1) are refused there.
 """
 
 from __future__ import annotations
@@ -131,7 +137,10 @@ class JoblibArrays:
         deadline: Deadline,
         location: str,
         findings: list[Finding],
+        *,
+        plain_pickle: bool = False,
     ) -> None:
+        self.plain_pickle = plain_pickle
         self.data = data
         self.end = end
         self.allowlist = allowlist
@@ -166,6 +175,11 @@ class JoblibArrays:
         if info.hasobject:
             return self._nested(pos)
         align = attrs.get("numpy_array_alignment_bytes", _MISSING)
+        if self.plain_pickle and (align is _MISSING or align is None):
+            raise BadRecord(
+                "an unaligned joblib array in a .pkl: plain unpickling would run the array bytes "
+                "as opcodes; re-save with joblib >= 1.2 or upload it as .joblib"
+            )
         if align is not _MISSING and align is not None:
             if align != _ALIGNMENT:
                 raise BadRecord(f"array alignment {align!r} is not {_ALIGNMENT}")
@@ -211,11 +225,14 @@ def walk_joblib(
     deadline: Deadline,
     *,
     location: str = "joblib",
+    plain_pickle: bool = False,
 ) -> list[Finding]:
     """Walk a decompressed joblib stream: one pickle with inline arrays, nothing after it."""
     end = len(data)
     findings: list[Finding] = []
-    hook = JoblibArrays(data, end, allowlist, limits, deadline, location, findings)
+    hook = JoblibArrays(
+        data, end, allowlist, limits, deadline, location, findings, plain_pickle=plain_pickle
+    )
     walker = PickleWalker(
         data,
         allowlist,
@@ -233,19 +250,3 @@ def walk_joblib(
     if result.end != end:
         findings.append(trailing(data, result.end, end, location))
     return findings
-
-
-def refuse_wrapper(location: str) -> Any:
-    """For plain ``.pkl`` files: a joblib array record means the file needs joblib's loader."""
-
-    def hook(wrapper: Instance, pos: int) -> int:
-        raise Abort(
-            Finding(
-                Code.BAD_ARRAY_RECORD,
-                f"{location}@{pos}",
-                "a joblib array record in a plain pickle: plain unpickling would run the array "
-                "bytes as opcodes; upload it as .joblib",
-            )
-        )
-
-    return hook

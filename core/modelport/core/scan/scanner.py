@@ -16,9 +16,8 @@ from typing import IO, Any
 from modelport.core.formats import Container, Family, ModelFormat, sniff
 from modelport.core.scan import compression
 from modelport.core.scan.allowlist import policy
-from modelport.core.scan.joblib import WRAPPER, refuse_wrapper, walk_joblib
+from modelport.core.scan.joblib import walk_joblib
 from modelport.core.scan.limits import Deadline, LimitExceeded, Limits
-from modelport.core.scan.pickle import Abort, PickleWalker, trailing
 from modelport.core.scan.verdict import Code, Finding, Verdict, outcome_of
 
 #: Bumped when the rules change; the verdict also carries a digest of the allowlist data.
@@ -270,24 +269,10 @@ def _dispatch(
 def _scan_pickle(
     data: memoryview, limits: Limits, deadline: Deadline, location: str
 ) -> list[Finding]:
-    """A plain pickle: exactly one stream, nothing after its STOP, no joblib array records."""
-    findings: list[Finding] = []
-    walker = PickleWalker(
-        data,
-        policy("sklearn"),
-        limits,
-        deadline,
-        location=location,
-        build_hooks={WRAPPER: refuse_wrapper(location)},
-        findings=findings,
-    )
-    try:
-        result = walker.walk(0, len(data))
-    except Abort as stop:
-        return [*findings, stop.finding]
-    if result.end != len(data):
-        findings.append(trailing(data, result.end, len(data), location))
-    return findings
+    """A ``.pkl``: one uncompressed pickle, nothing after its STOP. joblib array records are
+    accepted only where plain unpickling and joblib read the file the same way (see joblib.py)."""
+    return walk_joblib(data, policy("sklearn"), limits, deadline, location=location,
+                       plain_pickle=True)  # fmt: skip
 
 
 def _scan_joblib(
