@@ -164,6 +164,14 @@ def launch_modelport(
     return argv, {"MODELPORT_RUNTIME_AUTH_REQUIRED": "false"}
 
 
+def launch_modelport_batching(
+    model: BenchModel, port: int, workdir: Path
+) -> tuple[list[str], dict[str, str]]:
+    """The same, with adaptive batching on (off by default): up to 64 rows, no added wait."""
+    argv, env = launch_modelport(model, port, workdir)
+    return [*argv, "--max-batch-size", "64", "--max-batch-wait-ms", "0"], env
+
+
 def launch_mlserver(
     model: BenchModel, port: int, workdir: Path
 ) -> tuple[list[str], dict[str, str]]:
@@ -194,6 +202,7 @@ def launch_kserve(model: BenchModel, port: int, workdir: Path) -> tuple[list[str
 
 SERVERS = {
     "modelport": Server("modelport", ("v2", "v1"), True, launch_modelport),
+    "modelport+batching": Server("modelport+batching", ("v2",), True, launch_modelport_batching),
     "mlserver": Server("mlserver", ("v2",), True, launch_mlserver),
     "kserve": Server("kserve", ("v2", "v1"), False, launch_kserve),
 }
@@ -542,7 +551,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 s per cell instead of 6")
     parser.add_argument("--seconds", type=float, help="seconds per measured cell")
-    parser.add_argument("--servers", default="modelport,mlserver,kserve")
+    parser.add_argument("--servers", default="modelport,modelport+batching,mlserver,kserve")
     parser.add_argument("--no-floors", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
@@ -550,7 +559,7 @@ def main() -> None:
     warmup_s = 1.0 if args.quick else 2.0
     servers = [SERVERS[name] for name in args.servers.split(",") if name]
     wrk_path()
-    if any(s.name != "modelport" for s in servers):
+    if any(not s.name.startswith("modelport") for s in servers):
         ensure_peers_venv()
     warnings.simplefilter("ignore")
 
