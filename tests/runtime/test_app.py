@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -24,8 +25,8 @@ def estimator() -> LogisticRegression:
     return LogisticRegression(max_iter=500).fit(x, y)
 
 
-def make_settings(**overrides) -> RuntimeSettings:
-    values = {
+def make_settings(**overrides: Any) -> RuntimeSettings:
+    values: dict[str, Any] = {
         "model_name": "iris",
         "artifact_uri": "file:///unused",
         "format": "joblib",
@@ -46,7 +47,7 @@ async def client(estimator):
         yield c
 
 
-def v2_request(rows: np.ndarray, **extra) -> dict:
+def v2_request(rows: np.ndarray, **extra: Any) -> dict[str, Any]:
     return {
         "inputs": [
             {
@@ -60,13 +61,14 @@ def v2_request(rows: np.ndarray, **extra) -> dict:
     }
 
 
-def assert_error(response: httpx.Response, status: int, code: str) -> dict:
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) == {"error"}
     assert body["error"]["code"] == code
     assert body["error"]["timestamp"].endswith("Z")
-    return body["error"]
+    error: dict[str, Any] = body["error"]
+    return error
 
 
 # ------------------------------------------------------------------------- health, metadata

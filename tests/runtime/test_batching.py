@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import numpy as np
@@ -34,8 +35,8 @@ def estimator() -> RandomForestClassifier:
     return RandomForestClassifier(n_estimators=20, random_state=0).fit(x, y)
 
 
-def settings(**overrides) -> RuntimeSettings:
-    values = {
+def settings(**overrides: Any) -> RuntimeSettings:
+    values: dict[str, Any] = {
         "model_name": "forest",
         "artifact_uri": "file:///unused",
         "format": "joblib",
@@ -55,7 +56,7 @@ async def test_64_concurrent_requests_each_get_their_own_rows(estimator):
     expected = estimator.predict(rows)
     expected_proba = estimator.predict_proba(rows)
 
-    async def one(i: int, client: httpx.AsyncClient) -> dict:
+    async def one(i: int, client: httpx.AsyncClient) -> dict[str, Any]:
         request = {
             "id": str(i),
             "inputs": [
@@ -64,7 +65,8 @@ async def test_64_concurrent_requests_each_get_their_own_rows(estimator):
         }
         response = await client.post("/v2/models/forest/infer", json=request)
         assert response.status_code == 200, response.text
-        return response.json()
+        body: dict[str, Any] = response.json()
+        return body
 
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://runtime") as client:

@@ -4,6 +4,7 @@ own start-up path and served through all three protocols."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -37,10 +38,11 @@ SERVABLE = [
 
 
 def model_file(request: pytest.FixtureRequest, family: str, name: str) -> ModelFile:
-    return request.getfixturevalue(FIXTURES[family])[name]
+    files: dict[str, ModelFile] = request.getfixturevalue(FIXTURES[family])
+    return files[name]
 
 
-def v2_tensor(name: str, rows: np.ndarray) -> dict:
+def v2_tensor(name: str, rows: np.ndarray) -> dict[str, Any]:
     datatype = "FP64" if rows.dtype == np.float64 else "FP32"
     return {
         "name": name,

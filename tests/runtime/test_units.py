@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -185,7 +186,7 @@ async def test_usage_report_is_posted_as_deltas(tmp_path: Path):
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
-    received: list[tuple[str, dict]] = []
+    received: list[tuple[str, dict[str, Any]]] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
