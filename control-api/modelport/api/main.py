@@ -1,5 +1,5 @@
 """``modelport-api``: serve the control API (settings from ``MODELPORT_API_*``), migrate the
-database, or rotate the master key."""
+database, create the first admin, or rotate the master key."""
 
 from __future__ import annotations
 
@@ -57,6 +57,44 @@ def migrate(
     settings = _settings()
     run_migrations(settings.database_url, revision)
     typer.echo(f"database migrated to {revision}")
+
+
+@cli.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="The admin's email address.")],
+    password: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MODELPORT_ADMIN_PASSWORD", help="Password for web sign-in (optional)."
+        ),
+    ] = None,
+) -> None:
+    """Create an admin user and print an API key for it, once."""
+    from modelport.api.db.session import Database
+    from modelport.api.db.tables import Role, Subscription
+    from modelport.api.services import keys, users
+    from modelport.core.errors import ModelportError
+
+    settings = _settings()
+    db = Database(settings.database_url)
+    try:
+        db.ensure_migrated()
+        with db.sessions() as session:
+            admin = users.create_user(
+                session,
+                settings=settings,
+                email=email,
+                password=password,
+                role=Role.ADMIN,
+                subscription=Subscription.PREMIUM,
+            )
+            key = keys.issue_first_key(session, user=admin, name="create-admin")
+    except ModelportError as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
+    typer.echo(f"admin {admin.email} created; API key (shown once, store it now):\n{key}")
 
 
 @cli.command("rotate-keys")
