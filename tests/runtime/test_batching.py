@@ -128,3 +128,36 @@ async def test_batching_stays_off_by_default(estimator):
     )
     assert model.calls == [1] * 8
     scheduler.close()
+
+
+class ThreadRecordingModel(SklearnModel):
+    """Remembers which thread ran each call, and can be made slow."""
+
+    def __init__(self, estimator, sleep: float = 0.0) -> None:
+        super().__init__(estimator)
+        self.sleep = sleep
+        self.threads: list[str] = []
+
+    def predict(self, inputs, outputs):
+        import threading
+        import time
+
+        self.threads.append(threading.current_thread().name)
+        time.sleep(self.sleep)
+        return super().predict(inputs, outputs)
+
+
+async def test_tiny_calls_move_inline_and_slow_calls_stay_on_the_model_thread(estimator):
+    fast = ThreadRecordingModel(estimator)
+    scheduler = Scheduler(fast)
+    for _ in range(12):
+        await scheduler.predict({"input-0": sample_rows(1)}, ("predict",))
+    assert fast.threads[0].startswith("modelport-model")
+    assert fast.threads[-1] == "MainThread"
+
+    slow = ThreadRecordingModel(estimator, sleep=0.005)
+    scheduler = Scheduler(slow)
+    for _ in range(12):
+        await scheduler.predict({"input-0": sample_rows(1)}, ("predict",))
+    assert all(name.startswith("modelport-model") for name in slow.threads)
+    scheduler.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,11 +25,12 @@ Array = np.ndarray[Any, Any]
 Outputs = dict[str, Array]
 _T = TypeVar("_T")
 
-#: Model calls averaging under this run inline on the event loop (see ``Scheduler._run``).
+#: Model calls known to take under this run inline on the event loop (see ``Scheduler._run``).
 INLINE_BUDGET_SECONDS = 0.002
 #: ... and only for this many rows or fewer.
 INLINE_MAX_ROWS = 256
-#: Calls measured on the model thread before inline calls are considered.
+#: Calls measured on the model thread before inline calls are considered (twice this many are
+#: remembered).
 _MEASURE_CALLS = 8
 
 
@@ -63,8 +65,7 @@ class Scheduler:
         self._queue: asyncio.Queue[_Job] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._carry: _Job | None = None
-        self._measured = 0
-        self._avg_seconds = 0.0
+        self._recent: deque[float] = deque(maxlen=2 * _MEASURE_CALLS)
 
     async def predict(
         self, inputs: dict[str, Array], outputs: Sequence[str], time_limit: float | None = None
@@ -111,11 +112,14 @@ class Scheduler:
         return await asyncio.wait_for(future, time_limit)
 
     def _inline_ok(self, rows: int) -> bool:
+        # The fastest recent call is the model's own cost: on the model thread a call's wall
+        # time also counts the wait for the GIL, which is longest exactly when the loop is busy.
+        recent = self._recent
         return (
             self._delay == 0
-            and self._measured >= _MEASURE_CALLS
-            and self._avg_seconds < INLINE_BUDGET_SECONDS
+            and len(recent) >= _MEASURE_CALLS
             and rows <= INLINE_MAX_ROWS
+            and min(recent) < INLINE_BUDGET_SECONDS
         )
 
     def _timed(self, fn: Callable[..., _T], *args: Any) -> _T:
@@ -123,12 +127,7 @@ class Scheduler:
         try:
             return fn(*args)
         finally:
-            elapsed = time.perf_counter() - started
-            self._measured += 1
-            if self._measured == 1:
-                self._avg_seconds = elapsed
-            else:
-                self._avg_seconds += 0.1 * (elapsed - self._avg_seconds)
+            self._recent.append(time.perf_counter() - started)
 
     def _call(self, inputs: dict[str, Array], outputs: tuple[str, ...]) -> Outputs:
         if self._delay:

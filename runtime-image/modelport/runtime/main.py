@@ -75,6 +75,8 @@ def serve(settings: RuntimeSettings) -> int:
         timeout_graceful_shutdown=math.ceil(settings.drain_seconds),
         backlog=2048,
         server_header=False,
+        # The client address is not used; skip rewriting it from X-Forwarded-For per request.
+        proxy_headers=False,
     )
     server = RuntimeServer(config, plane=app.state.plane)
     server.run()
