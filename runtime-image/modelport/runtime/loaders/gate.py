@@ -1,19 +1,14 @@
 """The one load hook every pickle-based loader passes its bytes through before unpickling.
 
-The security scanner (``modelport.core.scan``) is the gate. Where that module is absent the
-runtime still loads the model but logs a warning on every load, so an unscanned image shows up.
+The security scanner (``modelport.core.scan``, part of the core every image installs) is the gate.
+It fails closed: an unsafe or undecidable verdict raises, and nothing is unpickled.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import logging
 from typing import Protocol
 
 from modelport.core.formats import ModelFormat
-
-log = logging.getLogger("modelport.runtime")
 
 
 class PickleGate(Protocol):
@@ -25,27 +20,11 @@ class PickleGate(Protocol):
 class ScannerGate:
     """The security scanner's verdict: ``modelport.core.scan.ensure_safe``."""
 
-    def __init__(self) -> None:
-        self._scan = importlib.import_module("modelport.core.scan")
-
     def check(self, data: bytes, fmt: ModelFormat) -> None:
-        self._scan.ensure_safe(data, fmt)
+        from modelport.core.scan import ensure_safe
 
-
-class UnscannedGate:
-    """Used only where the scanner is not installed: lets everything through, loudly."""
-
-    def check(self, data: bytes, fmt: ModelFormat) -> None:
-        log.warning(
-            "security scanner (modelport.core.scan) is not installed: "
-            "loading a %s artifact without scanning it",
-            fmt.value,
-        )
+        ensure_safe(data, fmt)
 
 
 def default_gate() -> PickleGate:
-    """The scanner when it is importable, otherwise the warning gate."""
-    if importlib.util.find_spec("modelport.core.scan") is None:
-        return UnscannedGate()
-    gate = ScannerGate()
-    return gate if hasattr(gate._scan, "ensure_safe") else UnscannedGate()
+    return ScannerGate()
