@@ -283,13 +283,17 @@ def _form_fields(upload: SpooledUpload) -> tuple[str, str]:
 
 
 def check_file(upload: SpooledUpload) -> ModelFormat:
-    """Format from name and content, servability, then the security scanner."""
+    """Format from name and content, the security scanner, then servability.
+
+    The scanner comes before anything else parses the file (the servability check opens zip
+    archives), so only bytes it has passed reach another reader.
+    """
     if upload.size == 0:
         raise UploadRefused("the model file is empty")
     fmt, _ = resolve_format(upload.filename, upload.head)
+    _scan(upload.path, fmt)
     if fmt.family is Family.TORCH:
         _ensure_servable_torch(upload.path)
-    _scan(upload.path, fmt)
     return fmt
 
 
@@ -300,7 +304,7 @@ class NotServable(BadInput):
 _TORCH_EXPORT_ADVICE = (
     "export the model with its architecture instead: "
     "torch.jit.save(torch.jit.script(model), 'model.pt') (or torch.jit.trace(model, example)), "
-    "or torch.export.save(torch.export.export(model, (example,)), 'model.pt2')"
+    "or torch.export.save(torch.export.export(model, (example,)), 'model.pt')"
 )
 
 

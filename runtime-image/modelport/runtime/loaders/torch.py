@@ -31,7 +31,7 @@ SIGNATURE_FILE = "modelport-signature.json"
 HOW_TO_EXPORT = (
     "export the model with its architecture instead: "
     "torch.jit.save(torch.jit.script(model), 'model.pt') (or torch.jit.trace(model, example)), "
-    "or torch.export.save(torch.export.export(model, (example,)), 'model.pt2')"
+    "or torch.export.save(torch.export.export(model, (example,)), 'model.pt')"
 )
 
 
