@@ -31,6 +31,7 @@ SERVABLE = [
     ("onnx", "onnx_sklearn_logreg"),
     ("onnx", "onnx_torch_mlp"),
     ("torch", "torchscript_pt"),
+    ("torch", "torchscript_pth"),
     ("torch", "torch_export_pt"),
     ("keras", "keras3_h5"),
     ("keras", "tf_keras_h5"),
