@@ -582,7 +582,8 @@ def main() -> None:
         in_process = measure_in_process(models, seconds=min(seconds, 3.0))
 
     print()
-    print(f"Command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    python = os.path.relpath(sys.executable, Path.cwd())
+    print(f"Command: {' '.join([python, *sys.argv])}")
     print(f"Environment: {header}")
     print(
         f"Each cell: wrk -t1, {seconds:.0f} s closed loop after a warm-up, one row per request.\n"
