@@ -389,3 +389,12 @@ async def test_usage_window_counts_requests_errors_and_keys(estimator, keys_file
     assert report["byKey"] == {"k_open": 4}
     assert report["model"] == "iris" and report["lastUsed"].endswith("Z")
     assert report["latencyMs"]["p99"] >= report["latencyMs"]["p50"] > 0
+
+
+async def test_versioned_paths_answer_like_the_unversioned_ones(client, estimator):
+    rows = sample_rows(1)
+    response = await client.post("/v2/models/iris/versions/1/infer", json=v2_request(rows))
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"][0]["data"] == estimator.predict(rows).tolist()
+    assert (await client.get("/v2/models/iris/versions/1")).json()["name"] == "iris"
+    assert (await client.get("/v2/models/iris/versions/1/ready")).json()["ready"] is True
