@@ -42,8 +42,20 @@ def load(data: bytes, fmt: ModelFormat, *, gate: PickleGate) -> ServedModel:
         session = ort.InferenceSession(data, sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise ModelLoadError(f"onnxruntime could not load the model: {exc}") from exc
+    _release_model_bytes(session)
     log.info("onnxruntime providers: %s", ", ".join(session.get_providers()))
     return OnnxModel(session)
+
+
+def _release_model_bytes(session: Any) -> None:
+    """Stop onnxruntime's Python wrapper from holding the plaintext for the process's life.
+
+    It keeps the model bytes only to re-create the session on another provider after a failure;
+    with that fallback off they are dead weight as large as the model.
+    """
+    session.disable_fallback()
+    if getattr(session, "_model_bytes", None) is not None:
+        session._model_bytes = None
 
 
 class OnnxModel(ServedModel):
