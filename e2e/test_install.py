@@ -578,11 +578,6 @@ def test_the_rendered_pod_refuses_a_wrong_key_and_a_burst(
     assert limited[0].json()["error"]["code"] == "rate_limited"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no usage token reaches a Kubernetes runtime yet: the API derives one per model but "
-    "writes it into no Secret, and the chart sets no operator usage_token_secret",
-)
 def test_usage_of_the_rendered_pod_reaches_the_api(
     stack: Stack, served: tuple[str, LocalRuntime], user: User
 ) -> None:

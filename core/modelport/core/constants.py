@@ -21,6 +21,8 @@ FINALIZER = f"{GROUP}/cleanup"
 
 SECRET_DATA_KEY = "data-key"  # noqa: S105 (a key name, not a secret)
 SECRET_AUTH_KEYS = "auth-keys.json"  # noqa: S105
+#: The model's own bearer token for usage reports (derived by the control API).
+SECRET_USAGE_TOKEN = "usage-token"  # noqa: S105
 RUNTIME_PORT = 8080
 ENV_PREFIX_RUNTIME = "MODELPORT_RUNTIME_"
 

@@ -193,12 +193,30 @@ def runtime_env(model: MLModel, settings: OperatorSettings) -> list[dict[str, An
         ("PREDICT_TIMEOUT_SECONDS", _opt_str(spec.predict_timeout_seconds)),
         ("S3_ENDPOINT_URL", settings.s3_endpoint_url),
         ("USAGE_REPORT_URL", settings.usage_report_url),
-        ("USAGE_TOKEN_FILE", f"{USAGE_DIR}/token" if settings.usage_token_secret else None),
+        ("USAGE_TOKEN_FILE", usage_token_file(model, settings)),
     ]
     env = [{"name": ENV + name, "value": value} for name, value in values if value is not None]
     if settings.s3_region:
         env.append({"name": "AWS_REGION", "value": settings.s3_region})
     return env
+
+
+def _own_usage_token(model: MLModel, settings: OperatorSettings) -> bool:
+    """Reports are authenticated with the model's own token from its key Secret, unless a
+    shared token Secret is configured."""
+    return bool(
+        settings.usage_report_url
+        and not settings.usage_token_secret
+        and model.spec.artifact.key_secret_ref
+    )
+
+
+def usage_token_file(model: MLModel, settings: OperatorSettings) -> str | None:
+    if settings.usage_token_secret:
+        return f"{USAGE_DIR}/token"
+    if _own_usage_token(model, settings):
+        return f"{KEYS_DIR}/{c.SECRET_USAGE_TOKEN}"
+    return None
 
 
 def _opt_str(value: int | None) -> str | None:
@@ -269,6 +287,8 @@ def _volumes(model: MLModel, settings: OperatorSettings) -> list[dict[str, Any]]
     items = [{"key": c.SECRET_AUTH_KEYS, "path": c.SECRET_AUTH_KEYS}]
     if ref:
         items.insert(0, {"key": c.SECRET_DATA_KEY, "path": c.SECRET_DATA_KEY})
+    if _own_usage_token(model, settings):
+        items.append({"key": c.SECRET_USAGE_TOKEN, "path": c.SECRET_USAGE_TOKEN})
     keys: dict[str, Any] = {
         "secretName": ref.name if ref else c.key_secret_name(model.metadata.name),
         "defaultMode": 0o440,

@@ -102,6 +102,7 @@ def build_secret(spec: DeploymentSpec, *, namespace: str, owner: dict[str, Any])
         "data": {
             c.SECRET_DATA_KEY: _b64(encode_data_key(spec.data_key).encode()),
             c.SECRET_AUTH_KEYS: _b64(spec.auth_keys),
+            c.SECRET_USAGE_TOKEN: _b64(spec.usage_token.encode()),
         },
     }
 
