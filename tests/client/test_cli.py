@@ -71,7 +71,7 @@ def logged_in(env: dict[str, str], modelport_up: RunningModelport) -> dict[str, 
 def wait_ready(env: dict[str, str], model_id: str, timeout: float = 90) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        model = as_json(env, "models", "show", model_id)
+        model: dict[str, Any] = as_json(env, "models", "show", model_id)
         if model["phase"] == "Ready":
             return model
         assert model["phase"] != "Failed", model
