@@ -302,6 +302,7 @@ def test_a_one_ulp_difference_is_caught_at_compile_time() -> None:
     assert compile_estimator(estimator) is None
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 @pytest.mark.parametrize("make", [CLASSIFIERS["forest"], CLASSIFIERS["scaled-logistic"]])
 def test_inputs_outside_the_fast_path_behave_like_sklearn(make: Any) -> None:
     x, signal = make_data(5, 80, 3, "continuous")
