@@ -161,3 +161,18 @@ async def test_tiny_calls_move_inline_and_slow_calls_stay_on_the_model_thread(es
         await scheduler.predict({"input-0": sample_rows(1)}, ("predict",))
     assert all(name.startswith("modelport-model") for name in slow.threads)
     scheduler.close()
+
+
+def test_linear_models_are_never_batched():
+    """A linear model's row can differ by an ulp with its batch-mates (BLAS gemv vs gemm), so
+    merging requests could change answers: the runtime keeps such models unbatched."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = classification_data(n_rows=120)
+    linear = SklearnModel(LogisticRegression(max_iter=500).fit(x, y))
+    forest = SklearnModel(RandomForestClassifier(n_estimators=5, random_state=0).fit(x, y))
+    assert linear.batchable is False
+    assert forest.batchable is True
+    scheduler = Scheduler(linear, max_batch_size=16, call_delay_seconds=0.0)
+    assert scheduler.batching is False
+    scheduler.close()

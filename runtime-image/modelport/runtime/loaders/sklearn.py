@@ -60,6 +60,14 @@ class SklearnModel(ServedModel):
     def confidence_output(self) -> str | None:
         return PREDICT_PROBA if self._has_proba else None
 
+    @property
+    def batchable(self) -> bool:
+        """Only where one row's answer cannot depend on its batch-mates: the fast path proves
+        that at compile time (trees yes; linear models no, BLAS sums a one-row product in
+        another order than a many-row one). Elsewhere each request keeps its own call."""
+        independent = self._fast is not None and bool(self._fast.rows_independent)
+        return independent and super().batchable
+
     def predict(self, inputs: Tensors, outputs: Sequence[str]) -> dict[str, np.ndarray[Any, Any]]:
         x = inputs[INPUT_NAME]
         if self._takes_text:
