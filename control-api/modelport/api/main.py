@@ -71,8 +71,7 @@ def create_admin(
 ) -> None:
     """Create an admin user and print an API key for it, once."""
     from modelport.api.db.session import Database
-    from modelport.api.db.tables import Role, Subscription
-    from modelport.api.services import keys, users
+    from modelport.api.services import keys
     from modelport.core.errors import ModelportError
 
     settings = _settings()
@@ -80,15 +79,9 @@ def create_admin(
     try:
         db.ensure_migrated()
         with db.sessions() as session:
-            admin = users.create_user(
-                session,
-                settings=settings,
-                email=email,
-                password=password,
-                role=Role.ADMIN,
-                subscription=Subscription.PREMIUM,
+            admin, key = keys.create_admin_with_key(
+                session, settings=settings, email=email, password=password, key_name="create-admin"
             )
-            key = keys.issue_first_key(session, user=admin, name="create-admin")
     except ModelportError as exc:
         typer.echo(exc.message, err=True)
         raise typer.Exit(1) from None

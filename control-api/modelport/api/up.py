@@ -57,8 +57,8 @@ def embedded_settings(data_dir: Path, *, port: int) -> ApiSettings:
 def first_admin_key(settings: ApiSettings) -> str | None:
     """Create the admin and a key on the first run; None when users exist already."""
     from modelport.api.db.session import Database
-    from modelport.api.db.tables import Role, Subscription, User
-    from modelport.api.services import keys, users
+    from modelport.api.db.tables import User
+    from modelport.api.services import keys
     from sqlalchemy import func, select
 
     db = Database(settings.database_url)
@@ -66,15 +66,14 @@ def first_admin_key(settings: ApiSettings) -> str | None:
         with db.sessions() as session:
             if session.scalar(select(func.count()).select_from(User)):
                 return None
-            admin = users.create_user(
+            _, key = keys.create_admin_with_key(
                 session,
                 settings=settings,
                 email=ADMIN_EMAIL,
                 password=None,
-                role=Role.ADMIN,
-                subscription=Subscription.PREMIUM,
+                key_name="modelport up",
             )
-            return keys.issue_first_key(session, user=admin, name="modelport up")
+            return key
     finally:
         db.dispose()
 

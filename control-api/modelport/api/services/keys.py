@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 
 from modelport.api import auth
 from modelport.api.context import AppContext
-from modelport.api.db.tables import ApiKey, Model, User
+from modelport.api.db.tables import ApiKey, Model, Role, Subscription, User
 from modelport.api.errors import DeployFailed
 from modelport.api.schemas import DeploymentSettings, KeyCreated, KeyPublic
-from modelport.api.services import audit
+from modelport.api.services import audit, users
 from modelport.api.services.ids import is_id
 from modelport.api.services.users import Principal
+from modelport.api.settings import ApiSettings
 from modelport.core.errors import NotFound
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -47,6 +48,21 @@ def issue_first_key(session: Session, *, user: User, name: str) -> str:
     audit.record(session, actor_id=user.id, action="key.create", target=new.id)
     session.commit()
     return new.secret_key
+
+
+def create_admin_with_key(
+    session: Session, *, settings: ApiSettings, email: str, password: str | None, key_name: str
+) -> tuple[User, str]:
+    """A new premium admin and a first API key for it (``modelport up``, ``create-admin``)."""
+    admin = users.create_user(
+        session,
+        settings=settings,
+        email=email,
+        password=password,
+        role=Role.ADMIN,
+        subscription=Subscription.PREMIUM,
+    )
+    return admin, issue_first_key(session, user=admin, name=key_name)
 
 
 def public(key: ApiKey) -> KeyPublic:
