@@ -49,8 +49,9 @@ ruff format --check .
 log "mypy"
 mypy
 
-# 5. Tests. The harness fixtures start PostgreSQL, the S3 server and the cluster themselves.
+# 5. Tests. The harness fixtures start PostgreSQL, the S3 server and the cluster themselves (one
+#    cluster per worker). A crashed worker ends the run at once rather than being replaced.
 log "pytest"
 mkdir -p test-output
-python -m pytest -n "${MODELPORT_TEST_WORKERS:-2}" --dist loadgroup \
+python -m pytest -n "${MODELPORT_TEST_WORKERS:-2}" --dist load --max-worker-restart=0 \
   --junitxml=test-output/junit.xml "$@"
