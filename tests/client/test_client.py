@@ -43,6 +43,12 @@ async def test_async_client(modelport_up: RunningModelport) -> None:
     async with AsyncClient(modelport_up.url, api_key=modelport_up.admin_key) as client:
         page = await client.list_models(limit=5)
         assert page.limit == 5
+        assert (await client.me()).role == "admin"
+        created = await client.create_key("async")
+        assert created.id in [k.id for k in await client.list_keys()]
+        await client.revoke_key(created.id)
+        revoked = [k for k in await client.list_keys() if k.id == created.id]
+        assert revoked[0].revoked_at is not None
         with pytest.raises(ApiError) as missing:
             await client.get_model("m-does-not-exist")
         assert missing.value.status == 404

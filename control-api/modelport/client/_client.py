@@ -258,6 +258,27 @@ class AsyncClient(_Base):
         self._http.headers["Authorization"] = f"Bearer {token.access_token}"
         return token
 
+    async def signup(self, email: str, password: str) -> t.User:
+        return await self.send(calls.signup(email, password))
+
+    async def me(self) -> t.User:
+        return await self.send(calls.me())
+
+    async def create_key(self, name: str) -> t.CreatedKey:
+        return await self.send(calls.create_key(name))
+
+    async def list_keys(self) -> list[t.ApiKey]:
+        return await self.send(calls.list_keys())
+
+    async def revoke_key(self, key_id: str) -> None:
+        await self.send(calls.revoke_key(key_id))
+
+    async def versions(self, model_id: str) -> list[t.Version]:
+        return await self.send(calls.versions(model_id))
+
+    async def rollback(self, model_id: str, version: int) -> t.Model:
+        return await self.send(calls.rollback(model_id, version))
+
     async def list_models(
         self, *, status: str | None = None, limit: int = 50, offset: int = 0
     ) -> t.ModelPage:
