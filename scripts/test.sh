@@ -34,6 +34,9 @@ if [ ! -x "$venv/bin/python" ]; then
   log "creating $venv"
   uv venv -q --python 3.11 "$venv"
 fi
+# Let Python cache byte code (in the cached venv and the ignored __pycache__ folders): the tests
+# start many Python processes, and each would otherwise recompile torch, TensorFlow and the rest.
+unset PYTHONDONTWRITEBYTECODE
 log "installing modelport[test] into $venv"
 UV_HTTP_TIMEOUT=600 uv pip install -q --python "$venv/bin/python" -e '.[test]'
 export PATH=$venv/bin:$PATH
