@@ -55,6 +55,14 @@ class _Base:
         self.api_key = api_key
         self.token = token
 
+    def _http_options(self, timeout: httpx.Timeout) -> dict[str, Any]:
+        """What both clients hand to their httpx client."""
+        return {
+            "base_url": self.base_url,
+            "headers": _headers(self.api_key, self.token),
+            "timeout": timeout,
+        }
+
     def _form(self, name: str | None, description: str | None) -> dict[str, str]:
         form: dict[str, str] = {}
         if name is not None:
@@ -77,12 +85,7 @@ class Client(_Base):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(base_url, api_key=api_key, token=token)
-        self._http = httpx.Client(
-            base_url=self.base_url,
-            headers=_headers(api_key, token),
-            timeout=timeout,
-            transport=transport,
-        )
+        self._http = httpx.Client(transport=transport, **self._http_options(timeout))
 
     def __enter__(self) -> Self:
         return self
@@ -202,12 +205,7 @@ class AsyncClient(_Base):
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(base_url, api_key=api_key, token=token)
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=_headers(api_key, token),
-            timeout=timeout,
-            transport=transport,
-        )
+        self._http = httpx.AsyncClient(transport=transport, **self._http_options(timeout))
 
     async def __aenter__(self) -> Self:
         return self
