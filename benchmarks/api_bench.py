@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/api_bench.py                      # 1 GiB upload, 10 000 models
     .venv/bin/python benchmarks/api_bench.py --size-mib 256 --models 2000
 
-Starts a private PostgreSQL (tests/fixtures/postgres.py) and ``modelport-api`` as its own process
+Starts a private PostgreSQL (testing/postgres.py) and ``modelport-api`` as its own process
 (artifacts in a file:// store in a temp folder, no deployer), then:
 
 * **upload**: streams a ``.joblib`` model of ``--size-mib`` MiB (a numpy array, written to disk
@@ -41,7 +41,8 @@ import httpx  # noqa: E402
 from modelport.api.db.session import migrate  # noqa: E402
 from modelport.core.keys import new_master_key_entry  # noqa: E402
 
-from tests.fixtures.postgres import PostgresServer, find_bindir, free_port  # noqa: E402
+from testing.ports import free_port  # noqa: E402
+from testing.postgres import PostgresServer, find_bindir  # noqa: E402
 
 MIB = 1 << 20
 

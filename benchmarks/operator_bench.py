@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/operator_bench.py            # 200 models
     .venv/bin/python benchmarks/operator_bench.py --models 50
 
-Starts a throw-away cluster (e2e/harness: real etcd, API server, controllers, scheduler, KWOK
+Starts a throw-away cluster (testing/harness: real etcd, API server, controllers, scheduler, KWOK
 nodes), installs the CRD, runs ``modelport-operator`` as a process, creates every MLModel with one
 ``kubectl apply`` and polls until each reports phase Ready. Prints a table: seconds until all
 are Ready (and percentiles of the per-model times), the operator's peak RSS, and the API
@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 from modelport.operator.k8s import Kube, load_configuration  # noqa: E402
 
-from e2e.harness.cluster import Cluster  # noqa: E402
-from e2e.harness.nodes import NodeShape, default_nodes, node_manifest  # noqa: E402
-from tests.operator.operator_process import LEASE_NAMESPACE, OperatorProcess  # noqa: E402
+from testing.harness.cluster import Cluster  # noqa: E402
+from testing.harness.nodes import NodeShape, default_nodes, node_manifest  # noqa: E402
+from testing.operator_process import LEASE_NAMESPACE, OperatorProcess  # noqa: E402
 
 CRD = ROOT / "crds" / "mlmodels.modelport.io.yaml"
 NAMESPACE = "bench"

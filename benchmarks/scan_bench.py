@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 from modelport.core.scan import Outcome, scan
 
-from tests.core.scan.malicious import CASES, write_all
+from testing.malicious import CASES, write_all
 
 PEER_VENV = Path.home() / ".cache/modelport/bench-venv-scanners"
 PEER_PINS = ["picklescan==1.0.5", "modelscan==0.8.8", "numpy", "h5py"]
@@ -127,7 +127,7 @@ def benign_files(folder: Path, keras: bool) -> list[tuple[str, Path]]:
 def _torch_files(folder: Path) -> list[tuple[str, Path]]:
     import torch
 
-    from tests.core.scan._torch_model import Net
+    from testing.torch_model import Net
 
     net = Net().eval()
     example = torch.randn(3, 4)

@@ -35,11 +35,11 @@ from typing import IO, Any
 import httpx
 import pytest
 
-from e2e.harness.cluster import Cluster
-from e2e.harness.process import free_ports
-from tests.fixtures.models import ModelFile
-from tests.fixtures.postgres import PostgresServer
-from tests.fixtures.s3 import S3Server
+from testing.harness.cluster import Cluster
+from testing.harness.process import free_ports
+from testing.models import ModelFile
+from testing.postgres import PostgresServer
+from testing.s3 import S3Server
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.s3]
 
@@ -509,7 +509,7 @@ def secret_rate_limit(stack: Stack, model_id: str) -> bool:
 @pytest.fixture(scope="module")
 def served(stack: Stack, user: User) -> Iterator[tuple[str, LocalRuntime]]:
     """An `x + 1` ONNX model uploaded and Ready, its pod spec running as a local runtime."""
-    from tests.api.models import onnx_add_one
+    from testing.payloads import onnx_add_one
 
     path = stack.workdir / "add_one.onnx"
     path.write_bytes(onnx_add_one())
@@ -595,7 +595,7 @@ def test_usage_of_the_rendered_pod_reaches_the_api(
 
 
 def test_lifecycle_new_version_inactive_delete(stack: Stack, user: User) -> None:
-    from tests.api.models import onnx_add_one
+    from testing.payloads import onnx_add_one
 
     first, second = stack.workdir / "v1.onnx", stack.workdir / "v2.onnx"
     first.write_bytes(onnx_add_one())

@@ -28,7 +28,8 @@ fi
 #    are large: install them once per machine, not once per clone).
 command -v uv >/dev/null 2>&1 || python3 -m pip install -q --user uv
 export PATH=$HOME/.local/bin:$PATH
-deps_hash=$(sha256sum pyproject.toml | cut -c1-16)
+# Keyed by the [project] table alone (the dependencies), not by tool settings.
+deps_hash=$(sed -n '/^\[project\]/,/^\[tool\./p' pyproject.toml | sha256sum | cut -c1-16)
 venv=${MODELPORT_VENV:-$cache/venv-$deps_hash}
 if [ ! -x "$venv/bin/python" ]; then
   log "creating $venv"
@@ -43,7 +44,7 @@ export PATH=$venv/bin:$PATH
 
 # 3. Kubernetes control-plane binaries, built from Go modules and cached by version.
 log "ensuring Kubernetes test-cluster binaries"
-python -m e2e.harness build
+python -m testing.harness build
 
 # 4. Static checks.
 log "ruff"

@@ -23,7 +23,7 @@ from modelport.api.settings import ApiSettings
 from modelport.core.keys import new_master_key_entry
 from modelport.core.storage import S3Store
 
-from tests.fixtures.postgres import free_port
+from testing.ports import free_port
 
 
 class LiveServer:

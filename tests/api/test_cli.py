@@ -7,7 +7,7 @@ from pathlib import Path
 from modelport.api.cli import cli
 from typer.testing import CliRunner
 
-from tests.api.models import malicious_pickle, onnx_add_one
+from testing.payloads import malicious_pickle, onnx_add_one
 
 
 def test_scan_exit_codes(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ from modelport.api.deployers.kubernetes import KubernetesDeployer
 from modelport.api.schemas import DeploymentSettings
 from modelport.core import constants as c
 
+from testing.payloads import onnx_add_one
 from tests.api.conftest import MakeApi, count_rows
-from tests.api.models import onnx_add_one
 
 pytestmark = [pytest.mark.cluster]
 

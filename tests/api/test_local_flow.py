@@ -10,8 +10,8 @@ import httpx
 import pytest
 from modelport.api.settings import SubscriptionLimits
 
+from testing.payloads import onnx_add_one
 from tests.api.conftest import LiveApi, MakeApi
-from tests.api.models import onnx_add_one
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3, pytest.mark.slow]
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from testing.payloads import onnx_add_one
 from tests.api.conftest import LiveApi, User
-from tests.api.models import onnx_add_one
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 

@@ -15,8 +15,8 @@ import pytest
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import RedirectResponse
 
+from testing.ports import free_port
 from tests.api.conftest import LiveServer, MakeApi
-from tests.fixtures.postgres import free_port
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

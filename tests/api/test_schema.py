@@ -9,8 +9,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from testing.payloads import onnx_add_one
 from tests.api.conftest import LiveApi, MakeApi
-from tests.api.models import onnx_add_one
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3, pytest.mark.slow]
 

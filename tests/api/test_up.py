@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.models import onnx_add_one
-from tests.fixtures.postgres import free_port
+from testing.payloads import onnx_add_one
+from testing.ports import free_port
 
 pytestmark = [pytest.mark.slow]
 

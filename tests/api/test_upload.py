@@ -11,8 +11,8 @@ import httpx
 import pytest
 from modelport.core.crypto import WrappedKey, decrypt_stream
 
+from testing.payloads import malicious_pickle, onnx_add_one, torch_state_dict
 from tests.api.conftest import LiveApi, MakeApi, count_rows, spool_entries
-from tests.api.models import malicious_pickle, onnx_add_one, torch_state_dict
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 

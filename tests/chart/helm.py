@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from e2e.harness.binaries import ensure_binaries
+from testing.harness.binaries import ensure_binaries
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO_ROOT / "charts" / "modelport"

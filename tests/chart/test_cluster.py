@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from e2e.harness.cluster import Cluster
+from testing.harness.cluster import Cluster
 from tests.chart.helm import (
     CHART_DIR,
     CI_VALUES,

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from tests.fixtures.up import RunningModelport, modelport_command
+from testing.up import RunningModelport, modelport_command
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from modelport.client import ApiError, AsyncClient, Client, ClientError
 
-from tests.fixtures.up import RunningModelport
+from testing.up import RunningModelport
 
 
 def test_sync_client_signup_login_keys(modelport_up: RunningModelport) -> None:

@@ -30,7 +30,7 @@ from modelport.core.storage import (
     store_for_uri,
 )
 
-from tests.fixtures.s3 import S3Server
+from testing.s3 import S3Server
 
 MIB = 1 << 20
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from e2e.harness.cluster import Cluster
-from e2e.harness.nodes import (
+from testing.harness.cluster import Cluster
+from testing.harness.nodes import (
     CPU_NODES,
     GPU_NODES,
     GPU_PRESENT_LABEL,
@@ -16,7 +16,7 @@ from e2e.harness.nodes import (
     GPUS_PER_NODE,
     INSTANCE_TYPE_LABEL,
 )
-from e2e.harness.process import wait_until
+from testing.harness.process import wait_until
 
 WAIT = "--timeout=90s"
 GPU_TOLERATION = {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}

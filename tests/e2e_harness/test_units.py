@@ -8,8 +8,8 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from e2e.harness import binaries, components
-from e2e.harness.binaries import (
+from testing.harness import binaries, components
+from testing.harness.binaries import (
     BINARIES,
     STAMP,
     BinariesError,
@@ -18,8 +18,8 @@ from e2e.harness.binaries import (
     required_version,
     tool_versions,
 )
-from e2e.harness.nodes import GPU_RESOURCE, GPU_TAINT_KEY, KWOK_ANNOTATION, default_nodes
-from e2e.harness.pki import ADMIN_GROUP, write_pki
+from testing.harness.nodes import GPU_RESOURCE, GPU_TAINT_KEY, KWOK_ANNOTATION, default_nodes
+from testing.harness.pki import ADMIN_GROUP, write_pki
 
 GO_MOD = """module modelport.io/tools/k8s/x
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from e2e.harness.cluster import Cluster
-from e2e.harness.nodes import CPU_NODES, GPU_NODES
+from testing.harness.cluster import Cluster
+from testing.harness.nodes import CPU_NODES, GPU_NODES
+from testing.operator_process import LEASE_NAMESPACE, OperatorProcess, wait_for
 from tests.operator.conftest import SHA
-from tests.operator.operator_process import LEASE_NAMESPACE, OperatorProcess, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "crds" / "mlmodels.modelport.io.yaml"

@@ -15,7 +15,7 @@ from modelport.runtime.loaders.sklearn import SklearnModel
 from modelport.runtime.settings import RuntimeSettings
 from sklearn.linear_model import LogisticRegression
 
-from tests.fixtures.models import classification_data, sample_rows
+from testing.models import classification_data, sample_rows
 from tests.runtime.helpers import write_keys
 
 

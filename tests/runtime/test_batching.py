@@ -14,7 +14,7 @@ from modelport.runtime.loaders.sklearn import SklearnModel
 from modelport.runtime.settings import RuntimeSettings
 from sklearn.ensemble import RandomForestClassifier
 
-from tests.fixtures.models import classification_data, sample_rows
+from testing.models import classification_data, sample_rows
 
 
 class RecordingModel(SklearnModel):

@@ -13,7 +13,7 @@ from modelport.runtime.app import create_app, load_served_model
 from modelport.runtime.loaders import ModelLoadError
 from modelport.runtime.metrics import RuntimeMetrics
 
-from tests.fixtures.models import ModelFile
+from testing.models import ModelFile
 from tests.runtime.helpers import Artifact, encrypt_file, encrypt_to_s3, settings_for
 
 FIXTURES = {

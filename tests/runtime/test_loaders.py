@@ -18,7 +18,7 @@ from modelport.runtime.loaders import load_model
 from modelport.runtime.metrics import RuntimeMetrics
 from modelport.runtime.settings import RuntimeSettings
 
-from tests.fixtures.models import classification_data, sample_rows
+from testing.models import classification_data, sample_rows
 from tests.runtime.helpers import encrypt_file, settings_for
 
 

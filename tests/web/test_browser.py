@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from tests.fixtures.up import UPLOAD_LIMIT, RunningModelport
+from testing.up import UPLOAD_LIMIT, RunningModelport
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Under CI the browser must be there (scripts/test.sh installs it): never skip silently.

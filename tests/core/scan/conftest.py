@@ -25,7 +25,7 @@ def torch_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     torch = pytest.importorskip("torch")
     folder = tmp_path_factory.mktemp("torch")
 
-    from tests.core.scan._torch_model import Net
+    from testing.torch_model import Net
 
     net = Net().eval()
     example = torch.randn(3, 4)

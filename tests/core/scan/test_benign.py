@@ -104,7 +104,7 @@ def test_torch_onnx_exports_of_a_bigger_model_are_safe(tmp_path: Path, dynamo: b
         pytest.importorskip("onnxscript")
     import warnings
 
-    from tests.core.scan._torch_model import Attention
+    from testing.torch_model import Attention
 
     path = tmp_path / "attention.onnx"
     with warnings.catch_warnings():
@@ -121,7 +121,7 @@ def test_onnx_with_weights_in_a_side_file_is_refused(tmp_path: Path) -> None:
     pytest.importorskip("onnxscript")
     import warnings
 
-    from tests.core.scan._torch_model import Attention
+    from testing.torch_model import Attention
 
     path = tmp_path / "attention.onnx"
     with warnings.catch_warnings():

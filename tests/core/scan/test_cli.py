@@ -11,7 +11,7 @@ from pathlib import Path
 
 from modelport.core.scan.cli import main
 
-from tests.core.scan.malicious import system
+from testing.malicious import system
 
 
 def _files(tmp_path: Path) -> tuple[Path, Path, Path]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from modelport.core.scan import Outcome, scan
 
-from tests.core.scan.malicious import CASES, Case, system, write_all
+from testing.malicious import CASES, Case, system, write_all
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,8 @@ from modelport.core.scan.pickle import (
     walk_single,
 )
 
+from testing.malicious import call, glob, proto, system, text
 from tests.core.scan.conftest import joblib_bytes
-from tests.core.scan.malicious import call, glob, proto, system, text
 
 
 def _codes(data: bytes, fmt: str = "pkl", **limits: Any) -> list[str]:

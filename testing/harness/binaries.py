@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from e2e.harness.process import die_with_parent
+from testing.harness.process import die_with_parent
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = REPO_ROOT / "tools" / "k8s"
@@ -115,7 +115,7 @@ def ensure_binaries(*, build: bool = True) -> Path:
     if is_complete(target):
         return target
     if not build:
-        raise BinariesError(f"no finished build in {target}; run `python -m e2e.harness build`")
+        raise BinariesError(f"no finished build in {target}; run `python -m testing.harness build`")
     target.parent.mkdir(parents=True, exist_ok=True)
     with _locked(target.with_name(target.name + ".lock")):
         if not is_complete(target):  # another process may have built it while we waited

@@ -25,12 +25,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from e2e.harness import components as flags
-from e2e.harness.binaries import KWOK_STAGES_DIR, ensure_binaries
-from e2e.harness.kubeconfig import client_cert_kubeconfig, token_kubeconfig, write_kubeconfig
-from e2e.harness.nodes import default_nodes, node_list
-from e2e.harness.pki import ADMIN_USER, Pki, write_pki
-from e2e.harness.process import (
+from testing.harness import components as flags
+from testing.harness.binaries import KWOK_STAGES_DIR, ensure_binaries
+from testing.harness.kubeconfig import client_cert_kubeconfig, token_kubeconfig, write_kubeconfig
+from testing.harness.nodes import default_nodes, node_list
+from testing.harness.pki import ADMIN_USER, Pki, write_pki
+from testing.harness.process import (
     Component,
     ComponentError,
     free_ports,

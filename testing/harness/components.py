@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from e2e.harness.nodes import KWOK_SELECTOR
-from e2e.harness.pki import FRONT_PROXY_USER, Pki
+from testing.harness.nodes import KWOK_SELECTOR
+from testing.harness.pki import FRONT_PROXY_USER, Pki
 
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.0/16"

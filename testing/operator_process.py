@@ -15,9 +15,9 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Any
 
-from e2e.harness.process import free_ports
+from testing.harness.process import free_ports
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 LEASE_NAMESPACE = "modelport-system"
 
 

@@ -1,7 +1,7 @@
-"""`python -m e2e.harness build|up`: build the cached binaries, or run a cluster by hand.
+"""`python -m testing.harness build|up`: build the cached binaries, or run a cluster by hand.
 
-python -m e2e.harness build     # build (or find) the pinned binaries; prints their folder
-python -m e2e.harness up        # start a cluster, print `export KUBECONFIG=...`, wait for ^C
+python -m testing.harness build     # build (or find) the pinned binaries; prints their folder
+python -m testing.harness up        # start a cluster, print `export KUBECONFIG=...`, wait for ^C
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
-from e2e.harness.binaries import BinariesError, ensure_binaries, tool_versions
-from e2e.harness.cluster import Cluster, ClusterError
+from testing.harness.binaries import BinariesError, ensure_binaries, tool_versions
+from testing.harness.cluster import Cluster, ClusterError
 
 DESCRIPTION = "Modelport's real-Kubernetes test cluster."
 
@@ -51,7 +51,7 @@ def up(keep: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m e2e.harness", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="python -m testing.harness", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("build", help="build or find the cached control-plane binaries")
     run = commands.add_parser("up", help="start a cluster and wait for Ctrl-C")

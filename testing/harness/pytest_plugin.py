@@ -1,6 +1,6 @@
 """Pytest fixtures for a real test cluster.
 
-Enable with `pytest_plugins = ["e2e.harness.pytest_plugin"]` in the root conftest.py.
+Enable with `pytest_plugins = ["testing.harness.pytest_plugin"]` in the root conftest.py.
 
 `k8s_cluster` is session-scoped: one cluster per test process, on its own free ports and in its
 own folder, so several pytest-xdist workers can each run one at once. Tests that use it get the
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.harness.cluster import Cluster
+from testing.harness.cluster import Cluster
 
 CLUSTER_FIXTURES = frozenset({"k8s_cluster", "kubeconfig", "k8s_namespace"})
 
