@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self, TypeVar
+from typing import IO, Any, Self, TypedDict, TypeVar, Unpack
 
 import httpx
 from modelport.client import _calls as calls
@@ -49,18 +49,34 @@ def _checked(response: httpx.Response) -> httpx.Response:
     return response
 
 
+class Options(TypedDict, total=False):
+    """How both clients authenticate and how long they wait."""
+
+    api_key: str | None
+    token: str | None
+    timeout: httpx.Timeout
+
+
 class _Base:
-    def __init__(self, base_url: str, *, api_key: str | None, token: str | None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        token: str | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.token = token
+        self.timeout = timeout
 
-    def _http_options(self, timeout: httpx.Timeout) -> dict[str, Any]:
+    def _http_options(self) -> dict[str, Any]:
         """What both clients hand to their httpx client."""
         return {
             "base_url": self.base_url,
             "headers": _headers(self.api_key, self.token),
-            "timeout": timeout,
+            "timeout": self.timeout,
         }
 
     def _form(self, name: str | None, description: str | None) -> dict[str, str]:
@@ -79,13 +95,11 @@ class Client(_Base):
         self,
         base_url: str,
         *,
-        api_key: str | None = None,
-        token: str | None = None,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
+        **options: Unpack[Options],
     ) -> None:
-        super().__init__(base_url, api_key=api_key, token=token)
-        self._http = httpx.Client(transport=transport, **self._http_options(timeout))
+        super().__init__(base_url, **options)
+        self._http = httpx.Client(transport=transport, **self._http_options())
 
     def __enter__(self) -> Self:
         return self
@@ -199,13 +213,11 @@ class AsyncClient(_Base):
         self,
         base_url: str,
         *,
-        api_key: str | None = None,
-        token: str | None = None,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
+        **options: Unpack[Options],
     ) -> None:
-        super().__init__(base_url, api_key=api_key, token=token)
-        self._http = httpx.AsyncClient(transport=transport, **self._http_options(timeout))
+        super().__init__(base_url, **options)
+        self._http = httpx.AsyncClient(transport=transport, **self._http_options())
 
     async def __aenter__(self) -> Self:
         return self
