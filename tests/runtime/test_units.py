@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from modelport.core.errors import BadInput, RateLimited
+from modelport.core.errors import BadInput
 from modelport.runtime import codec
-from modelport.runtime.auth import KeyStore, RateLimiter, presented_key
+from modelport.runtime.auth import KeyStore, presented_key
 from modelport.runtime.settings import RuntimeSettings, load_settings
 from modelport.runtime.signature import ModelSignature, TensorSpec
 from modelport.runtime.usage import UsageReporter
@@ -164,19 +164,6 @@ def test_presented_key_from_either_header():
     assert presented_key({"x-api-key": "def"}) == "def"
     assert presented_key({"authorization": "Basic abc"}) is None
     assert presented_key({}) is None
-
-
-def test_token_bucket_refills_over_time():
-    now = [0.0]
-    limiter = RateLimiter(now=lambda: now[0])
-    for _ in range(3):
-        limiter.acquire("k", 3)
-    with pytest.raises(RateLimited) as caught:
-        limiter.acquire("k", 3)
-    assert caught.value.retry_after == 20  # one token every 20 s at 3 a minute
-    now[0] = 20.0
-    limiter.acquire("k", 3)
-    limiter.acquire("unlimited", 0)
 
 
 # ----------------------------------------------------------------------------- usage
