@@ -1,4 +1,4 @@
-"""Settings, codec, auth and usage pieces on their own."""
+"""Settings, protocols, auth and usage pieces on their own."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from modelport.core.errors import BadInput, RateLimited
-from modelport.runtime import codec
-from modelport.runtime.auth import KeyStore, RateLimiter, presented_key
+from modelport.core.errors import BadInput
+from modelport.runtime.auth import KeyStore, presented_key
+from modelport.runtime.protocols import tensors, v2
 from modelport.runtime.settings import RuntimeSettings, load_settings
 from modelport.runtime.signature import ModelSignature, TensorSpec
 from modelport.runtime.usage import UsageReporter
@@ -65,7 +65,7 @@ def test_invalid_settings_are_refused(argv):
         load_settings(argv)
 
 
-# ----------------------------------------------------------------------------- codec
+# ----------------------------------------------------------------------------- protocols
 
 SIG = ModelSignature(
     inputs=(TensorSpec("x", "FP32", (-1, 2)), TensorSpec("text", "BYTES", (-1,))),
@@ -81,7 +81,7 @@ def test_decode_several_inputs_of_several_datatypes():
         ],
         "outputs": [{"name": "y"}],
     }
-    inputs, requested, _ = codec.decode_v2_inputs(doc, SIG, None)
+    inputs, requested, _ = v2.decode_inputs(doc, SIG, None)
     assert inputs["x"].dtype == np.float32 and inputs["x"].shape == (2, 2)
     assert inputs["text"].tolist() == ["a", "b"]
     assert requested == ["y"]
@@ -90,7 +90,7 @@ def test_decode_several_inputs_of_several_datatypes():
 def test_decode_reports_every_schema_error_at_once():
     doc = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}
     with pytest.raises(BadInput) as caught:
-        codec.decode_v2_inputs(doc, SIG, None)
+        v2.decode_inputs(doc, SIG, None)
     errors = caught.value.details["errors"]
     assert {"input": "x", "error": "expected shape [-1, 2], got [1, 3]"} in errors
     assert {"input": "text", "error": "missing input"} in errors
@@ -98,12 +98,12 @@ def test_decode_reports_every_schema_error_at_once():
 
 def test_binary_bytes_and_bool_tensors_round_trip():
     strings = np.array([b"hello", b"", "wörld".encode()], dtype=object)
-    blob = codec._to_binary(strings)
-    assert codec._from_binary(memoryview(blob), "BYTES", 3).tolist() == strings.tolist()
+    blob = v2._to_binary(strings)
+    assert v2._from_binary(memoryview(blob), "BYTES", 3).tolist() == strings.tolist()
     flags = np.array([True, False, True])
-    back = codec._from_binary(memoryview(codec._to_binary(flags)), "BOOL", 3)
+    back = v2._from_binary(memoryview(v2._to_binary(flags)), "BOOL", 3)
     np.testing.assert_array_equal(back, flags)
-    bools = codec._from_json([[True, False]], "BOOL")
+    bools = v2._from_json([[True, False]], "BOOL")
     assert bools.dtype == np.bool_
 
 
@@ -120,12 +120,12 @@ def test_bad_binary_sizes_are_schema_errors():
         ]
     }
     with pytest.raises(BadInput, match="does not match"):
-        codec.decode_v2_inputs(doc, SIG, memoryview(b"\0" * 8))
+        v2.decode_inputs(doc, SIG, memoryview(b"\0" * 8))
 
 
 def test_encode_response_with_strings_and_binary_outputs():
     outputs = {"label": np.array(["cat", "dog"], dtype=object), "p": np.array([0.5, 0.25])}
-    body, n = codec.encode_v2_response(
+    body, n = v2.encode_outputs(
         model_name="m", request_id="7", outputs=outputs, binary_outputs=["p"]
     )
     assert n is not None
@@ -138,7 +138,7 @@ def test_encode_response_with_strings_and_binary_outputs():
 
 def test_instances_as_records_for_a_multi_input_model():
     rows = [{"x": [1, 2], "text": "a"}, {"x": [3, 4], "text": "b"}]
-    inputs, single = codec.decode_instances(rows, SIG)
+    inputs, single = tensors.decode_instances(rows, SIG)
     assert inputs["x"].shape == (2, 2) and inputs["text"].tolist() == ["a", "b"]
     assert not single
 
@@ -164,19 +164,6 @@ def test_presented_key_from_either_header():
     assert presented_key({"x-api-key": "def"}) == "def"
     assert presented_key({"authorization": "Basic abc"}) is None
     assert presented_key({}) is None
-
-
-def test_token_bucket_refills_over_time():
-    now = [0.0]
-    limiter = RateLimiter(now=lambda: now[0])
-    for _ in range(3):
-        limiter.acquire("k", 3)
-    with pytest.raises(RateLimited) as caught:
-        limiter.acquire("k", 3)
-    assert caught.value.retry_after == 20  # one token every 20 s at 3 a minute
-    now[0] = 20.0
-    limiter.acquire("k", 3)
-    limiter.acquire("unlimited", 0)
 
 
 # ----------------------------------------------------------------------------- usage

@@ -18,11 +18,11 @@ from modelport.api.db.session import Database
 from modelport.api.deployers.base import Deployer, NoDeployer
 from modelport.api.errors import DatabaseUnavailable
 from modelport.api.metrics import Metrics
-from modelport.api.ratelimit import RateLimiter
 from modelport.api.routes import admin, auth, health, internal, keys, models
 from modelport.api.settings import ApiSettings
 from modelport.api.web import mount_ui
 from modelport.core.errors import ModelportError, error_body
+from modelport.core.ratelimit import RateLimiter
 from modelport.core.storage import ArtifactStore, FileStore, S3Options, S3Store
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -85,7 +85,7 @@ def create_app(
         store=store or open_store(settings),
         deployer=deployer or make_deployer(settings),
         keys=ring,
-        limiter=RateLimiter(),
+        limiter=RateLimiter(limit_field="requestsPerMinute"),
         metrics=Metrics(),
     )
     app = FastAPI(

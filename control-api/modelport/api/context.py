@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from modelport.api.db.session import Database
 from modelport.api.deployers.base import Deployer
 from modelport.api.metrics import Metrics
-from modelport.api.ratelimit import RateLimiter
 from modelport.api.settings import ApiSettings
 from modelport.core.keys import KeyRing
+from modelport.core.ratelimit import RateLimiter
 from modelport.core.storage import ArtifactStore
 
 

@@ -55,14 +55,14 @@ def current_user(ctx: Ctx, request: Request) -> Principal:
         raise Unauthenticated(
             "authentication required: send 'Authorization: Bearer <token or API key>'"
         )
-    ctx.limiter.check(caller.id, caller.requests_per_minute)
+    ctx.limiter.acquire(caller.id, caller.requests_per_minute)
     return caller
 
 
 def optional_user(ctx: Ctx, request: Request) -> Principal | None:
     caller = _resolve(ctx, request)
     if caller is not None:
-        ctx.limiter.check(caller.id, caller.requests_per_minute)
+        ctx.limiter.acquire(caller.id, caller.requests_per_minute)
     return caller
 
 

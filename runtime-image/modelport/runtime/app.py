@@ -1,7 +1,9 @@
 """HTTP endpoints: Open Inference Protocol v2, KServe v1, ``/predict``, health and metrics.
 
-Endpoint → data plane → model. The routes are plain Starlette routes on raw requests: orjson in,
-hand validation against the signature (``codec``), orjson out; no pydantic on the hot path.
+Endpoint → protocol (decode) → data plane → model → protocol (encode). The routes are plain
+Starlette routes on raw requests: each protocol module parses with orjson and checks the request
+against the signature by hand, and encodes with orjson; no pydantic on the hot path. Every error
+is a ``ModelportError`` turned into the error body by the app's exception handler.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from modelport.core.errors import BadInput, ModelportError, NotFound, NotReady, TooLarge, error_body
+from modelport.core.errors import ModelportError, NotFound, NotReady, TooLarge
 from modelport.core.formats import SNIFF_BYTES, sniff
-from modelport.runtime import codec
+from modelport.runtime import protocols
 from modelport.runtime.artifact import fetch_plaintext
 from modelport.runtime.auth import Authenticator, KeyStore
 from modelport.runtime.dataplane import DataPlane
 from modelport.runtime.loaders import ModelLoadError, ServedModel, load_model
 from modelport.runtime.metrics import CONTENT_TYPE_LATEST, RuntimeMetrics
+from modelport.runtime.protocols import Reply
 from modelport.runtime.settings import RuntimeSettings
 from modelport.runtime.usage import UsageReporter
 from starlette.applications import Starlette
@@ -40,7 +43,14 @@ def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = 
     return Response(body, status_code=status, media_type=JSON, headers=headers)
 
 
+def reply(encoded: Reply) -> Response:
+    """A protocol's encoded answer as the HTTP response."""
+    return Response(encoded.body, media_type=encoded.media_type, headers=encoded.headers or None)
+
+
 def error_response(exc: ModelportError) -> Response:
+    """The one place an error becomes the design's error body, with its status and headers;
+    only the app's exception handlers call it."""
     return json_response(exc.body(), exc.status, exc.headers or None)
 
 
@@ -83,7 +93,7 @@ def load_served_model(settings: RuntimeSettings, metrics: RuntimeMetrics) -> Ser
 
 
 class Endpoints:
-    """Route handlers; each is a few lines over the data plane."""
+    """Route handlers; each is a few lines over a protocol and the data plane."""
 
     def __init__(
         self,
@@ -101,32 +111,30 @@ class Endpoints:
         self.metrics = metrics
 
     def inference(self, protocol: str, handler: Handler) -> Handler:
-        """Wrap an inference route: auth, size limit, metrics, usage, one error body."""
+        """Wrap an inference route: auth, metrics and usage; errors go on to the error handler."""
 
         async def wrapped(request: Request) -> Response:
             started = time.perf_counter()
             self.metrics.in_flight.inc()
             key_id: str | None = None
-            error: str | None = None
+            status = 500
+            error: str | None = "internal_error"
             try:
                 key_id = self.auth.check(request.headers)
                 response = await handler(request)
+                status, error = response.status_code, None
+                return response
             except ModelportError as exc:
-                error = exc.code
-                response = error_response(exc)
-            except Exception:
+                status, error = exc.status, exc.code
+                raise
+            except Exception as exc:
                 log.exception("unexpected error in %s", request.url.path)
-                error = "internal_error"
-                response = json_response(
-                    error_body("internal_error", "the runtime failed unexpectedly; retry shortly"),
-                    500,
-                )
+                raise ModelportError("the runtime failed unexpectedly; retry shortly") from exc
             finally:
                 self.metrics.in_flight.dec()
-            elapsed = time.perf_counter() - started
-            self.metrics.observe(protocol, response.status_code, elapsed, error)
-            self.usage.record(key_id=key_id, seconds=elapsed, error=error is not None)
-            return response
+                elapsed = time.perf_counter() - started
+                self.metrics.observe(protocol, status, elapsed, error)
+                self.usage.record(key_id=key_id, seconds=elapsed, error=error is not None)
 
         return wrapped
 
@@ -147,25 +155,22 @@ class Endpoints:
 
     async def ready(self, request: Request) -> Response:
         if not self.plane.ready:
-            return error_response(NotReady("the model is not ready"))
+            raise NotReady("the model is not ready")
         return json_response({"ready": True})
 
     async def model_ready(self, request: Request) -> Response:
         name = request.path_params["name"]
         if name != self.plane.name:
-            return error_response(NotFound(f"no model named {name!r} is served here"))
+            raise NotFound(f"no model named {name!r} is served here")
         if not self.plane.ready:
-            return error_response(NotReady(f"model {name!r} is not ready"))
+            raise NotReady(f"model {name!r} is not ready")
         return json_response({"name": name, "ready": True})
 
     async def server_metadata(self, request: Request) -> Response:
         return json_response(self.plane.server_metadata())
 
     async def model_metadata(self, request: Request) -> Response:
-        try:
-            return json_response(self.plane.model_metadata(request.path_params["name"]))
-        except ModelportError as exc:
-            return error_response(exc)
+        return json_response(self.plane.model_metadata(request.path_params["name"]))
 
     async def v1_models(self, request: Request) -> Response:
         return json_response({"models": [self.plane.name]})
@@ -173,64 +178,22 @@ class Endpoints:
     async def metrics_endpoint(self, request: Request) -> Response:
         return Response(self.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    # -- inference
+    # -- inference: decode, infer, encode
 
     async def v2_infer(self, request: Request) -> Response:
         model = self.plane.served(request.path_params["name"])
-        body = await self.body(request)
-        head, binary = codec.split_binary(body, request.headers.get(codec.BINARY_HEADER))
-        doc = codec.parse_json(head)
-        inputs, requested, params = codec.decode_v2_inputs(doc, model.signature, binary)
-        names = requested or list(model.signature.output_names)
-        outputs = await self.plane.infer(inputs, names)
-        binary_names = codec.binary_outputs(doc, names, params)
-        payload, json_length = codec.encode_v2_response(
-            model_name=self.plane.name,
-            request_id=doc.get("id"),
-            outputs={n: outputs[n] for n in names},
-            binary_outputs=binary_names,
-        )
-        if json_length is None:
-            return Response(payload, media_type=JSON)
-        headers = {"Inference-Header-Content-Length": str(json_length)}
-        return Response(payload, media_type="application/octet-stream", headers=headers)
+        decoded = protocols.v2.decode(await self.body(request), request.headers, model)
+        return reply(protocols.v2.encode(decoded, await self.plane.infer(decoded)))
 
     async def v1_predict(self, request: Request) -> Response:
         model = self.plane.served(request.path_params["name"])
-        doc = codec.parse_json(await self.body(request))
-        if not isinstance(doc, dict) or ("instances" not in doc and "inputs" not in doc):
-            raise BadInput('the request must be {"instances": [...]}')
-        rows = doc["instances"] if "instances" in doc else doc["inputs"]
-        inputs, _ = codec.decode_instances(rows, model.signature)
-        primary = model.primary_output
-        outputs = await self.plane.infer(inputs, [primary])
-        return json_response({"predictions": codec.to_jsonable(outputs[primary])})
+        decoded = protocols.v1.decode(await self.body(request), request.headers, model)
+        return reply(protocols.v1.encode(decoded, await self.plane.infer(decoded)))
 
     async def predict(self, request: Request) -> Response:
-        started = time.perf_counter()
-        doc = codec.parse_json(await self.body(request))
-        if not isinstance(doc, dict) or "inputData" not in doc:
-            raise BadInput('the request must be {"inputData": ...}')
-        model = self.plane.served(str(doc.get("modelId") or self.plane.name))
-        inputs, single = codec.decode_instances(doc["inputData"], model.signature)
-        primary, confidence = model.primary_output, model.confidence_output
-        wanted = [primary] if confidence is None or confidence == primary else [primary, confidence]
-        outputs = await self.plane.infer(inputs, wanted)
-        result: dict[str, Any] = {"predictions": _rows(outputs[primary], single)}
-        if confidence is not None:
-            scores = outputs[confidence]
-            best = scores.max(axis=-1) if scores.ndim > 1 else scores
-            result["confidence"] = _rows(best.astype(float), single)
-        result["processingTime"] = round((time.perf_counter() - started) * 1000.0, 3)
-        result["status"] = "success"
-        return json_response(result)
-
-
-def _rows(array: Any, single: bool) -> Any:
-    value = codec.to_jsonable(array)
-    if single:
-        return value[0] if isinstance(value, list) else value.tolist()[0]
-    return value
+        body = await self.body(request)
+        decoded = protocols.predict.decode(body, request.headers, self.plane.served)
+        return reply(protocols.predict.encode(decoded, await self.plane.infer(decoded)))
 
 
 # ---------------------------------------------------------------------------- the app
@@ -315,10 +278,13 @@ async def _modelport_error(request: Request, exc: Exception) -> Response:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 and 405 (no such route or method), in the same error body."""
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     headers = dict(exc.headers) if exc.headers else None
-    return json_response(error_body(code, str(exc.detail)), exc.status_code, headers)
+    return error_response(
+        ModelportError(str(exc.detail), code=code, status=exc.status_code, headers=headers)
+    )
 
 
 async def _reload_keys(keys: KeyStore, every: float) -> None:

@@ -1,4 +1,4 @@
-"""Inference keys (docs/contracts.md) and a per-key token-bucket rate limit.
+"""Inference keys (docs/contracts.md) and their per-key rate limit.
 
 The keys file holds only sha256 digests of the keys. A presented key is hashed and its digest is
 compared with every stored digest in constant time. The file is re-read periodically, so a revoked
@@ -11,14 +11,12 @@ import hashlib
 import hmac
 import json
 import logging
-import math
-import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelport.core.errors import RateLimited, Unauthenticated
+from modelport.core.errors import Unauthenticated
+from modelport.core.ratelimit import RateLimiter
 
 log = logging.getLogger("modelport.runtime")
 
@@ -97,33 +95,6 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return key.strip() if key and key.strip() else None
 
 
-class RateLimiter:
-    """Token buckets per key id: ``limit`` requests a minute, bursts of up to ``limit``."""
-
-    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-        self._now = now
-
-    def acquire(self, key_id: str, limit: int) -> None:
-        if limit <= 0:
-            return
-        rate = limit / 60.0
-        now = self._now()
-        with self._lock:
-            tokens, last = self._buckets.get(key_id, (float(limit), now))
-            tokens = min(float(limit), tokens + (now - last) * rate)
-            if tokens < 1.0:
-                self._buckets[key_id] = (tokens, now)
-                retry = max(1, math.ceil((1.0 - tokens) / rate))
-                raise RateLimited(
-                    f"rate limit of {limit} requests per minute exceeded for this key",
-                    retry_after=retry,
-                    details={"limitPerMinute": limit},
-                )
-            self._buckets[key_id] = (tokens - 1.0, now)
-
-
 class Authenticator:
     """Checks a request's key and its rate limit; returns the key id (None when auth is off)."""
 
@@ -131,7 +102,7 @@ class Authenticator:
         self.required = required
         self.keys = keys
         self.default_limit = default_limit
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter(limit_field="limitPerMinute")
 
     def check(self, headers: Mapping[str, str]) -> str | None:
         if not self.required:

@@ -1,24 +1,26 @@
-"""The data plane: the one served model, its readiness, and predictions with a deadline."""
+"""The data plane: the one served model, its readiness, and predictions.
+
+``infer`` takes a decoded request (see ``protocols``) and owns the rest of its way to the model:
+the deadline (504), adaptive batching (``batching.Scheduler``) and the model call (500 when the
+model raises).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from modelport.core.errors import ModelportError, NotFound, NotReady, Timeout
+from modelport.core.version import VERSION
 from modelport.runtime.batching import Scheduler
 from modelport.runtime.loaders.base import ServedModel
 from modelport.runtime.metrics import RuntimeMetrics
+from modelport.runtime.protocols import InferenceRequest, InferenceResponse
 from modelport.runtime.settings import RuntimeSettings
 
 log = logging.getLogger("modelport.runtime")
 
-Array = np.ndarray[Any, Any]
-
 SERVER_NAME = "modelport"
-SERVER_VERSION = "0.1.0"
 #: OIP extensions served besides the core protocol.
 EXTENSIONS = ("binary_tensor_data", "kserve_v1", "modelport_predict", "metrics")
 
@@ -60,8 +62,11 @@ class DataPlane:
         if self.scheduler is not None:
             self.scheduler.close()
 
-    def served(self, name: str) -> ServedModel:
-        """The model if ``name`` is ours and it is ready; 404 or 503 otherwise."""
+    def served(self, name: str | None = None) -> ServedModel:
+        """The model if ``name`` is ours (None: the one served here) and it is ready; 404 or 503
+        otherwise."""
+        if name is None:
+            name = self.name
         if name != self.name:
             raise NotFound(
                 f"no model named {name!r} is served here", details={"models": [self.name]}
@@ -73,7 +78,7 @@ class DataPlane:
     # ------------------------------------------------------------------ metadata
 
     def server_metadata(self) -> dict[str, Any]:
-        return {"name": SERVER_NAME, "version": SERVER_VERSION, "extensions": list(EXTENSIONS)}
+        return {"name": SERVER_NAME, "version": VERSION, "extensions": list(EXTENSIONS)}
 
     def model_metadata(self, name: str) -> dict[str, Any]:
         model = self.served(name)
@@ -87,12 +92,15 @@ class DataPlane:
 
     # ------------------------------------------------------------------ predictions
 
-    async def infer(self, inputs: dict[str, Array], outputs: Sequence[str]) -> dict[str, Array]:
-        """Predict with the configured deadline: 504 past it, 500 when the model raises."""
-        assert self.scheduler is not None
+    async def infer(self, request: InferenceRequest) -> InferenceResponse:
+        """Predict with the configured deadline: 504 past it, 500 when the model raises.
+
+        The outputs come back in the order the request names them.
+        """
+        assert self.scheduler is not None, "served() answers 503 before a model is set"
         timeout = self.settings.predict_timeout_seconds
         try:
-            return await self.scheduler.predict(inputs, outputs, timeout)
+            outputs = await self.scheduler.predict(request.inputs, request.outputs, timeout)
         except TimeoutError:
             raise Timeout(
                 f"the prediction took longer than {timeout:g} s",
@@ -106,3 +114,4 @@ class DataPlane:
                 f"the model could not predict on this input ({type(exc).__name__}: {exc}); "
                 "check the input against the model's metadata, then retry",
             ) from exc
+        return InferenceResponse(self.name, {name: outputs[name] for name in request.outputs})

@@ -1,62 +1,80 @@
-"""Tensors in and out of the wire formats, validated against the model's signature by hand.
+"""Open Inference Protocol v2 (REST), with the binary tensor data extension.
 
-No pydantic on this path: a request is parsed with orjson, each tensor becomes one numpy array,
-and every mismatch with the signature is collected into one 400 with all the schema errors.
-Binary tensor data (the OIP binary extension that tritonclient uses by default) is supported.
+Binary tensor data is what tritonclient sends and asks for by default: the JSON part comes
+first, its length in ``Inference-Header-Content-Length``, then each tensor's raw bytes.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
 from modelport.core.errors import BadInput
-from modelport.runtime.signature import NUMERIC, NUMPY_OF, ModelSignature, TensorSpec, datatype_of
+from modelport.runtime.protocols.tensors import (
+    INT_KINDS,
+    NUMBER_KINDS,
+    SchemaError,
+    SchemaErrors,
+    flatten,
+    match_inputs,
+    parse_json,
+)
+from modelport.runtime.protocols.types import (
+    Array,
+    InferenceRequest,
+    InferenceResponse,
+    Reply,
+)
+from modelport.runtime.signature import NUMPY_OF, ModelSignature, datatype_of
 
-Array = np.ndarray[Any, Any]
+if TYPE_CHECKING:
+    from modelport.runtime.loaders.base import ServedModel
 
 #: Header naming the JSON part's length when binary tensor data follows it.
 BINARY_HEADER = "inference-header-content-length"
 
-_INT_KINDS = frozenset("iub")
-_NUMBER_KINDS = frozenset("iubf")
+
+@dataclass(frozen=True, slots=True)
+class V2Request(InferenceRequest):
+    """An ``$inference_request``: its id is echoed; some outputs may be wanted as binary data."""
+
+    id: Any = None
+    binary_outputs: frozenset[str] = frozenset()
 
 
-class SchemaError(BadInput):
-    code = "invalid_input"
+def decode(body: bytes, headers: Mapping[str, str], model: ServedModel) -> V2Request:
+    """Parse and check an ``$inference_request`` against the model's signature."""
+    head, binary = split_binary(body, headers.get(BINARY_HEADER))
+    doc = parse_json(head)
+    inputs, requested, params = decode_inputs(doc, model.signature, binary)
+    names = requested or list(model.signature.output_names)
+    return V2Request(
+        inputs=inputs,
+        outputs=tuple(names),
+        id=doc.get("id"),
+        binary_outputs=frozenset(binary_outputs(doc, names, params)),
+    )
 
 
-class _Errors:
-    """Collects schema errors; raises them all at once."""
-
-    def __init__(self) -> None:
-        self.items: list[dict[str, str]] = []
-
-    def add(self, where: str, message: str) -> None:
-        self.items.append({"input": where, "error": message})
-
-    def raise_if_any(self, signature: ModelSignature) -> None:
-        if self.items:
-            raise SchemaError(
-                "the request does not match the model's signature",
-                details={
-                    "errors": self.items,
-                    "expected": [s.metadata() for s in signature.inputs],
-                },
-            )
+def encode(request: V2Request, response: InferenceResponse) -> Reply:
+    """The ``$inference_response``; binary outputs follow the JSON part."""
+    payload, json_length = encode_outputs(
+        model_name=response.model_name,
+        request_id=request.id,
+        outputs=response.outputs,
+        binary_outputs=request.binary_outputs,
+    )
+    if json_length is None:
+        return Reply(payload)
+    headers = {"Inference-Header-Content-Length": str(json_length)}
+    return Reply(payload, "application/octet-stream", headers)
 
 
-def parse_json(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadInput(f"the request body is not valid JSON: {exc}") from None
-
-
-# ---------------------------------------------------------------- Open Inference Protocol v2
+# ---------------------------------------------------------------- decoding
 
 
 def split_binary(body: bytes, header_length: str | None) -> tuple[bytes, memoryview | None]:
@@ -72,7 +90,7 @@ def split_binary(body: bytes, header_length: str | None) -> tuple[bytes, memoryv
     return body[:n], memoryview(body)[n:]
 
 
-def decode_v2_inputs(
+def decode_inputs(
     doc: Any, signature: ModelSignature, binary: memoryview | None
 ) -> tuple[dict[str, Array], list[str] | None, dict[str, Any]]:
     """Turn an OIP ``$inference_request`` into named arrays.
@@ -87,7 +105,7 @@ def decode_v2_inputs(
             "the inference request has no inputs",
             details={"expected": [s.metadata() for s in signature.inputs]},
         )
-    errors = _Errors()
+    errors = SchemaErrors()
     offset = 0
     given: dict[str, Array] = {}
     for i, item in enumerate(raw_inputs):
@@ -133,7 +151,7 @@ def _decode_tensor(item: Any, binary: memoryview | None, offset: int) -> tuple[A
 
 def _from_json(data: Any, datatype: str) -> Array:
     if datatype == "BYTES":
-        flat = _flatten(data)
+        flat = flatten(data)
         if not all(isinstance(v, str) for v in flat):
             raise ValueError("BYTES data must be strings")
         return np.array(flat, dtype=object)
@@ -141,25 +159,14 @@ def _from_json(data: Any, datatype: str) -> Array:
         array = np.asarray(data)
     except ValueError:
         raise ValueError("data is ragged: every row must have the same length") from None
-    if array.size and array.dtype.kind not in _NUMBER_KINDS:
+    if array.size and array.dtype.kind not in NUMBER_KINDS:
         raise ValueError(f"{datatype} data must be numbers")
     if datatype == "BOOL":
         if array.size and array.dtype.kind != "b":
             raise ValueError("BOOL data must be true or false")
-    elif NUMPY_OF[datatype].kind in _INT_KINDS and array.dtype.kind == "f":
+    elif NUMPY_OF[datatype].kind in INT_KINDS and array.dtype.kind == "f":
         raise ValueError(f"{datatype} data must be integers")
     return array.astype(NUMPY_OF[datatype], copy=False).ravel()
-
-
-def _flatten(data: Any) -> list[Any]:
-    if not isinstance(data, list):
-        return [data]
-    if not data or not isinstance(data[0], list):
-        return data
-    out: list[Any] = []
-    for row in data:
-        out.extend(_flatten(row))
-    return out
 
 
 def _from_binary(chunk: memoryview, datatype: str, count: int) -> Array:
@@ -186,49 +193,6 @@ def _from_binary(chunk: memoryview, datatype: str, count: int) -> Array:
     return np.frombuffer(chunk, dtype=dtype).astype(NUMPY_OF[datatype], copy=False)
 
 
-def match_inputs(given: dict[str, Array], signature: ModelSignature) -> dict[str, Array]:
-    """Check named arrays against the signature; cast them to the model's datatypes."""
-    errors = _Errors()
-    specs = signature.inputs
-    if len(specs) == 1 and len(given) == 1 and specs[0].name not in given:
-        # One input each side: accept any name, as KServe's and MLServer's servers do.
-        given = {specs[0].name: next(iter(given.values()))}
-    out: dict[str, Array] = {}
-    for spec in specs:
-        array = given.get(spec.name)
-        if array is None:
-            errors.add(spec.name, "missing input")
-            continue
-        checked = _check(spec, array, errors)
-        if checked is not None:
-            out[spec.name] = checked
-    for name in given.keys() - {s.name for s in specs}:
-        errors.add(name, "the model has no input of this name")
-    errors.raise_if_any(signature)
-    return out
-
-
-def _check(spec: TensorSpec, array: Array, errors: _Errors) -> Array | None:
-    got = "BYTES" if array.dtype == object else datatype_of(array.dtype)
-    if spec.datatype == "BYTES" and got != "BYTES":
-        errors.add(spec.name, f"expected BYTES (strings), got {got}")
-        return None
-    if spec.datatype != "BYTES" and got == "BYTES":
-        errors.add(spec.name, f"expected {spec.datatype}, got BYTES")
-        return None
-    if spec.shape is not None:
-        if array.ndim != len(spec.shape):
-            errors.add(spec.name, f"expected shape {list(spec.shape)}, got {list(array.shape)}")
-            return None
-        for want, have in zip(spec.shape, array.shape, strict=True):
-            if want != -1 and want != have:
-                errors.add(spec.name, f"expected shape {list(spec.shape)}, got {list(array.shape)}")
-                return None
-    if spec.datatype in NUMERIC or spec.datatype == "BOOL":
-        return array.astype(NUMPY_OF[spec.datatype], copy=False)
-    return array
-
-
 def _requested_outputs(
     doc: dict[str, Any], signature: ModelSignature
 ) -> tuple[list[str] | None, dict[str, Any]]:
@@ -253,7 +217,24 @@ def _requested_outputs(
     return names, params
 
 
-def encode_v2_response(
+def binary_outputs(
+    doc: Mapping[str, Any], names: Sequence[str], params: Mapping[str, Any]
+) -> list[str]:
+    """Which outputs the client wants as binary data."""
+    request_params = doc.get("parameters") or {}
+    default = bool(request_params.get("binary_data_output", False))
+    chosen = []
+    for name in names:
+        flag = (params.get(name) or {}).get("binary_data", default)
+        if flag:
+            chosen.append(name)
+    return chosen
+
+
+# ---------------------------------------------------------------- encoding
+
+
+def encode_outputs(
     *,
     model_name: str,
     request_id: Any,
@@ -267,7 +248,7 @@ def encode_v2_response(
     for name, array in outputs.items():
         tensor: dict[str, Any] = {
             "name": name,
-            "datatype": datatype_for_output(array),
+            "datatype": datatype_of(array.dtype),
             "shape": list(array.shape),
         }
         if name in binary:
@@ -284,10 +265,6 @@ def encode_v2_response(
     if not blobs:
         return head, None
     return head + b"".join(blobs), len(head)
-
-
-def datatype_for_output(array: Array) -> str:
-    return datatype_of(array.dtype)
 
 
 def json_data(array: Array) -> Any:
@@ -308,90 +285,3 @@ def _to_binary(array: Array) -> bytes:
             parts.append(len(raw).to_bytes(4, "little") + raw)
         return b"".join(parts)
     return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
-
-
-def binary_outputs(
-    doc: Mapping[str, Any], names: Sequence[str], params: Mapping[str, Any]
-) -> list[str]:
-    """Which outputs the client wants as binary data."""
-    request_params = doc.get("parameters") or {}
-    default = bool(request_params.get("binary_data_output", False))
-    chosen = []
-    for name in names:
-        flag = (params.get(name) or {}).get("binary_data", default)
-        if flag:
-            chosen.append(name)
-    return chosen
-
-
-# ---------------------------------------------------------------- KServe v1 and /predict
-
-
-def decode_instances(data: Any, signature: ModelSignature) -> tuple[dict[str, Array], bool]:
-    """Rows (``instances``/``inputData``) into named arrays.
-
-    Returns the arrays and whether a single instance was given without a batch dimension.
-    """
-    specs = signature.inputs
-    if isinstance(data, dict):
-        given = {k: _instance_array(v, k) for k, v in data.items()}
-    elif isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
-        names = {k for row in data for k in row}
-        given = {k: _instance_array([row.get(k) for row in data], k) for k in names}
-    elif len(specs) == 1:
-        given = {specs[0].name: _instance_array(data, specs[0].name)}
-    else:
-        raise SchemaError(
-            f"the model has {len(specs)} inputs: send an object mapping each input to its rows",
-            details={"expected": [s.metadata() for s in specs]},
-        )
-    single = _promote_single(given, specs)
-    return match_inputs(given, signature), single
-
-
-def _instance_array(value: Any, name: str) -> Array:
-    if not isinstance(value, list):
-        value = [value]
-    flat = _flatten(value)
-    if flat and all(isinstance(v, str) for v in flat):
-        try:
-            return np.array(value, dtype=object)
-        except ValueError:
-            raise SchemaError(f"input {name!r}: rows are ragged") from None
-    try:
-        array = np.asarray(value)
-    except ValueError:
-        raise SchemaError(f"input {name!r}: rows are ragged") from None
-    if array.size and array.dtype.kind not in _NUMBER_KINDS:
-        raise SchemaError(f"input {name!r}: values must be numbers or strings")
-    return array
-
-
-def _promote_single(given: dict[str, Array], specs: Sequence[TensorSpec]) -> bool:
-    """A lone row without its batch dimension gets one."""
-    promoted = False
-    for spec in specs:
-        array = given.get(spec.name)
-        if array is None and len(specs) == 1 and len(given) == 1:
-            key = next(iter(given))
-            array, name = given[key], key
-        else:
-            name = spec.name
-        if array is None or spec.shape is None:
-            continue
-        if array.ndim == len(spec.shape) - 1:
-            given[name] = array[np.newaxis, ...]
-            promoted = True
-    return promoted
-
-
-def to_jsonable(array: Array) -> Any:
-    """Rows of an output as nested lists (orjson serialises numeric arrays natively)."""
-    if array.dtype.kind in "OSU":
-        return np.vectorize(
-            lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v),
-            otypes=[object],
-        )(array).tolist()
-    if array.dtype == np.float16:
-        return array.astype(np.float32)
-    return np.ascontiguousarray(array)
