@@ -11,6 +11,7 @@ import enum
 from typing import Any
 
 from modelport.core.formats import Family, ModelFormat
+from modelport.core.version import VERSION
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -65,7 +66,8 @@ class OperatorSettings(BaseSettings):
 
     # --- Runtime image -------------------------------------------------------------------------
     image_registry: str = "ghcr.io/modelport"
-    image_tag: str = "0.1.0"
+    image_tag: str = VERSION
+    """Tag of the runtime images; defaults to this operator's own version."""
     runtime_images: dict[str, str] = Field(default_factory=dict)
     """Overrides per format (``onnx``) or per format on GPU (``onnx-gpu``)."""
     image_pull_policy: str = "IfNotPresent"
