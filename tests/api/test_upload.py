@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from modelport.api.deployers.base import DeploymentSpec, NoDeployer
 from modelport.core.crypto import WrappedKey, decrypt_stream
 
 from testing.payloads import malicious_pickle, onnx_add_one, torch_state_dict
@@ -337,3 +338,75 @@ def test_unknown_id_formats_are_404(api: LiveApi) -> None:
     r = api.client.get(f"/api/v1/models/{uuid.uuid4().hex}", headers=user.headers)
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "not_found"
+
+
+class _BreakingDeployer(NoDeployer):
+    """Records what it is asked to apply and remove; refuses every apply while ``broken``."""
+
+    def __init__(self) -> None:
+        super().__init__("http://127.0.0.1")
+        self.broken = False
+        self.applied: list[tuple[str, int]] = []
+        self.removed: list[str] = []
+
+    def apply(self, spec: DeploymentSpec) -> None:
+        self.applied.append((spec.model_id, spec.version))
+        if self.broken:
+            raise RuntimeError("the cluster refused the deployment")
+
+    def remove(self, model_id: str) -> None:
+        self.removed.append(model_id)
+
+
+def test_deploy_failure_leaves_no_model_behind(make_api: MakeApi) -> None:
+    deployer = _BreakingDeployer()
+    api = make_api(deployer)
+    user = api.user()
+    before = count_rows(api.ctx.db, "models")
+    deployer.broken = True
+    r = api.upload(user, onnx_add_one())
+    assert r.status_code == 500, r.text
+    assert r.json()["error"]["code"] == "deploy_failed"
+    [(model_id, version)] = deployer.applied
+    assert version == 1 and deployer.removed == [model_id]
+    assert count_rows(api.ctx.db, "models") == before
+    assert count_rows(api.ctx.db, "stored_artifacts") == count_rows(api.ctx.db, "model_versions")
+    assert api.objects() == [] and spool_entries(api) == []
+    assert (
+        'modelport_api_uploads_total{outcome="deploy_failed"} 1.0'
+        in api.client.get("/metrics").text
+    )
+
+
+def test_version_deploy_failure_keeps_the_previous_version(make_api: MakeApi) -> None:
+    deployer = _BreakingDeployer()
+    api = make_api(deployer)
+    user = api.user()
+    model_id = api.upload(user, onnx_add_one()).json()["modelId"]
+    [stored] = api.objects()
+    deployer.broken = True
+    r = api.upload(user, onnx_add_one(), model_id=model_id)
+    assert r.status_code == 500, r.text
+    assert r.json()["error"]["code"] == "deploy_failed"
+    # The new version was tried, then version 1 applied again; nothing of version 2 remains.
+    assert deployer.applied == [(model_id, 1), (model_id, 2), (model_id, 1)]
+    assert deployer.removed == []
+    versions = api.client.get(f"/api/v1/models/{model_id}/versions", headers=user.headers)
+    assert [(v["number"], v["active"]) for v in versions.json()["items"]] == [(1, True)]
+    assert api.objects() == [stored] and spool_entries(api) == []
+
+
+def test_rollback_deploy_failure_keeps_the_active_version(make_api: MakeApi) -> None:
+    deployer = _BreakingDeployer()
+    api = make_api(deployer)
+    user = api.user()
+    model_id = api.upload(user, onnx_add_one()).json()["modelId"]
+    assert api.upload(user, onnx_add_one(), model_id=model_id).status_code == 201
+    deployer.broken = True
+    r = api.client.post(
+        f"/api/v1/models/{model_id}/rollback", headers=user.headers, json={"version": 1}
+    )
+    assert r.status_code == 500, r.text
+    assert deployer.applied[-2:] == [(model_id, 1), (model_id, 2)]
+    meta = api.client.get(f"/api/v1/models/{model_id}", headers=user.headers).json()
+    assert meta["version"] == 2

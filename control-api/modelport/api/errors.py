@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from modelport.core.errors import Forbidden, ModelportError, NotReady
+from modelport.core.errors import BadInput, Forbidden, ModelportError, NotReady
+
+
+class UploadRefused(BadInput):
+    """The upload form or its file is not what an upload needs (the message says what)."""
+
+    code = "bad_upload"
 
 
 class StorageFailed(ModelportError):

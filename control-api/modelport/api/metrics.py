@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from modelport.core.errors import ModelportError
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+@dataclass
+class UploadTally:
+    """What an upload reports to :meth:`Metrics.counting_upload` once its body is in."""
+
+    size: int = 0
 
 
 class Metrics:
@@ -31,3 +43,16 @@ class Metrics:
             "Model bytes received in accepted uploads.",
             registry=self.registry,
         )
+
+    @contextmanager
+    def counting_upload(self) -> Iterator[UploadTally]:
+        """Count the upload handled in the block by outcome: the error code of the refusal that
+        leaves the block, or ``ok`` and the model bytes set on the tally."""
+        tally = UploadTally()
+        try:
+            yield tally
+        except ModelportError as exc:
+            self.uploads.labels(exc.code).inc()
+            raise
+        self.uploads.labels("ok").inc()
+        self.upload_bytes.inc(tally.size)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from modelport.api.db.tables import ModelStatus, Role, Subscription
+from modelport.api.db.tables import ModelStatus as ModelStatus  # the routes' filter takes it here
+from modelport.api.db.tables import Role, Subscription
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
@@ -117,6 +118,14 @@ class DeploymentSettings(CamelModel):
         if self.min_replicas > self.max_replicas:
             raise ValueError("minReplicas must not exceed maxReplicas")
         return self
+
+
+class ModelCreate(CamelModel):
+    """A new model's name and description, as the upload form gives them (``api/multipart.py``
+    reads the form and checks them)."""
+
+    name: str
+    description: str = ""
 
 
 class UploadResponse(CamelModel):

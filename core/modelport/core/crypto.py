@@ -521,8 +521,9 @@ def _decrypt(chunks: Iterable[bytes], data_key: bytes) -> Iterator[bytes]:
 
 
 @dataclass(frozen=True)
-class StoredArtifact:
-    """What :func:`encrypt_to_store` wrote."""
+class EncryptedObject:
+    """The object :func:`encrypt_to_store` wrote: its URI, the plaintext's size and sha256, and
+    the bytes it takes in the store."""
 
     uri: str
     size: int
@@ -552,7 +553,7 @@ def encrypt_to_store(
     *,
     key_id: str = "",
     segment_size: int = DEFAULT_SEGMENT_SIZE,
-) -> StoredArtifact:
+) -> EncryptedObject:
     """Encrypt a file object or chunk iterator straight into ``store`` under ``key``.
 
     Returns the plaintext size and sha256 (what the runtime verifies after decrypting).
@@ -564,7 +565,7 @@ def encrypt_to_store(
         digest.tap(chunks), data_key, key_id=key_id, segment_size=segment_size
     )
     stored = store.put_stream(key, encrypted)
-    return StoredArtifact(store.uri_for(key), digest.size, digest.hash.hexdigest(), stored)
+    return EncryptedObject(store.uri_for(key), digest.size, digest.hash.hexdigest(), stored)
 
 
 def decrypt_from_store(

@@ -11,7 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from modelport.core.errors import NotReady
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATE_HINT = "run `modelport-api migrate` (or `alembic -c control-api/alembic.ini upgrade head`)"
@@ -53,10 +53,6 @@ class Database:
         """A session whose transaction commits when the block succeeds, else rolls back."""
         with self.sessions() as session, session.begin():
             yield session
-
-    def ping(self) -> None:
-        with self.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
 
     def ensure_migrated(self) -> None:
         """Refuse to serve an unmigrated (or not fully migrated) database."""

@@ -5,60 +5,52 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from modelport.api.db.tables import ModelStatus
+from fastapi.concurrency import run_in_threadpool
+from modelport.api import multipart
 from modelport.api.deps import Ctx, CurrentUser, SessionDep
 from modelport.api.schemas import (
     ModelList,
     ModelMetadata,
+    ModelStatus,
     ModelUpdate,
     RollbackRequest,
     UploadResponse,
     UsageSummary,
     VersionList,
 )
-from modelport.api.services import models, upload, usage
+from modelport.api.services import models, usage
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 
-_UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file", "modelName"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "modelName": {
-                            "type": "string",
-                            "minLength": 1,
-                            "maxLength": 200,
-                            "pattern": "^[^\\x00]*\\S[^\\x00]*$",
-                        },
-                        "description": {
-                            "type": "string",
-                            "maxLength": 10000,
-                            "pattern": "^[^\\x00]*$",
-                        },
-                    },
-                }
-            }
-        },
-    }
-}
 
-
-@router.post("", status_code=201, openapi_extra=_UPLOAD_BODY)
-async def upload_model(request: Request, ctx: Ctx, caller: CurrentUser) -> UploadResponse:
-    return await upload.handle(request, ctx, caller=caller)
-
-
-@router.post("/{model_id}/versions", status_code=201, openapi_extra=_UPLOAD_BODY)
-async def upload_version(
-    model_id: str, request: Request, ctx: Ctx, caller: CurrentUser
+@router.post("", status_code=201, openapi_extra=multipart.OPENAPI_BODY)
+async def upload_model(
+    request: Request, session: SessionDep, ctx: Ctx, caller: CurrentUser
 ) -> UploadResponse:
-    return await upload.handle(request, ctx, caller=caller, model_id=model_id)
+    with ctx.metrics.counting_upload() as tally:
+        await run_in_threadpool(models.ensure_room, session, caller=caller)
+        async with multipart.spooled(request, ctx.settings) as form:
+            tally.size = form.file.size
+            return await run_in_threadpool(
+                models.create, session, ctx=ctx, caller=caller, new=form.new_model(), file=form.file
+            )
+
+
+@router.post("/{model_id}/versions", status_code=201, openapi_extra=multipart.OPENAPI_BODY)
+async def upload_version(
+    model_id: str, request: Request, session: SessionDep, ctx: Ctx, caller: CurrentUser
+) -> UploadResponse:
+    with ctx.metrics.counting_upload() as tally:
+        async with multipart.spooled(request, ctx.settings) as form:
+            tally.size = form.file.size
+            return await run_in_threadpool(
+                models.add_version,
+                session,
+                ctx=ctx,
+                caller=caller,
+                model_id=model_id,
+                file=form.file,
+            )
 
 
 @router.get("")

@@ -1,26 +1,38 @@
-"""Model lifecycle: list, get, update, delete, versions and rollback; deployment specs.
+"""Model lifecycle: create, list, get, update, delete, versions and rollback; deployment specs.
 
 Every lookup is owner-only: another user's model answers 404 exactly like a missing one.
+
+A change that rolls out (a new model, a new version, a rollback) is one unit of work on the
+request's session: the rows are written, the deployment is applied, and the transaction commits
+last. If any step fails, the transaction rolls back and what already happened outside the
+database is undone: the deployment is removed (or the previous version's restored) and the stored
+artifact is deleted. Nothing is left behind.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from modelport.api.context import AppContext
-from modelport.api.db.tables import Model, ModelStatus, ModelVersion, StoredArtifact
+from modelport.api.db.tables import Model, ModelStatus, ModelVersion, StoredArtifact, User
 from modelport.api.deployers.base import DeploymentSpec, DeploymentState
-from modelport.api.errors import DeployFailed
+from modelport.api.errors import DeployFailed, ModelsLimitReached
 from modelport.api.schemas import (
     DeploymentSettings,
+    ModelCreate,
     ModelList,
     ModelMetadata,
     ModelUpdate,
+    UploadResponse,
     VersionList,
     VersionPublic,
 )
-from modelport.api.services import audit, keys
+from modelport.api.services import artifacts, audit, keys
+from modelport.api.services.artifacts import Artifact, ReceivedFile
 from modelport.api.services.ids import is_id
 from modelport.api.services.users import Principal
 from modelport.core.crypto import WrappedKey
@@ -160,6 +172,156 @@ def deploy(session: Session, *, ctx: AppContext, model: Model) -> None:
         ) from exc
 
 
+def ensure_room(session: Session, *, caller: Principal) -> None:
+    """Refuse before an upload's body is read when the caller is already at the models limit.
+
+    Ends its read, so that no connection is held while the body streams in."""
+    _check_models_limit(session, caller=caller, lock=False)
+    session.rollback()
+
+
+def _check_models_limit(session: Session, *, caller: Principal, lock: bool) -> None:
+    query = select(User.models_limit).where(User.id == caller.id)
+    limit = session.scalar(query.with_for_update() if lock else query)
+    count = session.scalar(
+        select(func.count()).select_from(Model).where(Model.owner_id == caller.id)
+    )
+    if limit is not None and (count or 0) >= limit:
+        raise ModelsLimitReached(
+            f"your subscription allows {limit} models and you have {count}; delete one or "
+            "upgrade your subscription",
+            details={"modelsLimit": limit, "models": count},
+        )
+
+
+def create(
+    session: Session, *, ctx: AppContext, caller: Principal, new: ModelCreate, file: ReceivedFile
+) -> UploadResponse:
+    """Check, store and deploy a new model; all or nothing."""
+    model_id = new_model_id()
+    artifact = artifacts.ingest(
+        file, store=ctx.store, keys=ctx.keys, key=f"models/{model_id}/v1.mpa"
+    )
+    with _kept_only_if_committed(session, artifact):
+        _check_models_limit(session, caller=caller, lock=True)
+        model = Model(
+            id=model_id,
+            owner_id=caller.id,
+            name=new.name,
+            description=new.description,
+            format=artifact.format.value,
+            endpoint_url=ctx.deployer.endpoint_url(model_id),
+            active_version=1,
+            settings=DeploymentSettings().model_dump(mode="json"),
+        )
+        version = ModelVersion(id=_new_version_id(), model_id=model_id, number=1)
+        session.add_all([model, version, artifact.row(version_id=version.id)])
+        audit.record(
+            session,
+            actor_id=caller.id,
+            action="model.upload",
+            target=model_id,
+            details={"format": artifact.format.value, "size": file.size, "sha256": file.sha256},
+        )
+        _deploy_and_commit(session, ctx=ctx, model=model, undo=lambda: _undeploy(ctx, model_id))
+    return UploadResponse(
+        model_id=model_id,
+        endpoint_url=model.endpoint_url,
+        status="success",
+        message=f"model {new.name!r} ({artifact.format.value}, {file.size} bytes) is deploying",
+    )
+
+
+def add_version(
+    session: Session, *, ctx: AppContext, caller: Principal, model_id: str, file: ReceivedFile
+) -> UploadResponse:
+    """Store a new version of a model and roll it out (the old one serves until it is ready)."""
+    owned(session, caller=caller, model_id=model_id)
+    session.rollback()  # no connection is held while the file is scanned and stored
+    artifact = artifacts.ingest(
+        file, store=ctx.store, keys=ctx.keys, key=f"models/{model_id}/v-{os.urandom(6).hex()}.mpa"
+    )
+    with _kept_only_if_committed(session, artifact):
+        model = owned(session, caller=caller, model_id=model_id)
+        last = session.scalar(
+            select(func.max(ModelVersion.number)).where(ModelVersion.model_id == model_id)
+        )
+        number = (last or 0) + 1
+        previous = model.active_version
+        version = ModelVersion(id=_new_version_id(), model_id=model_id, number=number)
+        session.add_all([version, artifact.row(version_id=version.id)])
+        model.active_version = number
+        model.format = artifact.format.value
+        audit.record(
+            session,
+            actor_id=caller.id,
+            action="model.version",
+            target=model_id,
+            details={"version": number, "format": artifact.format.value, "sha256": file.sha256},
+        )
+        _deploy_and_commit(
+            session, ctx=ctx, model=model, undo=lambda: _restore(session, ctx, model_id, previous)
+        )
+    return UploadResponse(
+        model_id=model_id,
+        endpoint_url=model.endpoint_url,
+        status="success",
+        message=f"version {number} ({artifact.format.value}, {file.size} bytes) is rolling out",
+    )
+
+
+def _new_version_id() -> str:
+    return "v" + os.urandom(8).hex()
+
+
+@contextmanager
+def _kept_only_if_committed(session: Session, artifact: Artifact) -> Iterator[None]:
+    """If the block fails, roll the session back and delete the artifact it would have recorded."""
+    try:
+        yield
+    except BaseException:
+        try:
+            session.rollback()
+        finally:
+            artifact.discard()
+        raise
+
+
+def _deploy_and_commit(
+    session: Session, *, ctx: AppContext, model: Model, undo: Callable[[], None]
+) -> None:
+    """Apply the deployment of what the session holds, then commit; if either fails, roll back
+    and ``undo`` the deployment."""
+    session.flush()
+    try:
+        deploy(session, ctx=ctx, model=model)
+        session.commit()
+    except BaseException:
+        try:
+            session.rollback()
+        finally:
+            undo()
+        raise
+
+
+def _undeploy(ctx: AppContext, model_id: str) -> None:
+    try:
+        ctx.deployer.remove(model_id)
+    except Exception as exc:
+        log.warning("could not remove the deployment of %s: %s", model_id, type(exc).__name__)
+
+
+def _restore(session: Session, ctx: AppContext, model_id: str, previous: int) -> None:
+    """Deploy version ``previous`` again, if the rolled-back rows still make it the active one."""
+    try:
+        model = session.get(Model, model_id)
+        if model is not None and model.active_version == previous:
+            deploy(session, ctx=ctx, model=model)
+        session.rollback()
+    except Exception as exc:
+        log.warning("could not restore version %s of %s: %s", previous, model_id, exc)
+
+
 def update_model(
     session: Session, *, ctx: AppContext, caller: Principal, model_id: str, change: ModelUpdate
 ) -> ModelMetadata:
@@ -242,7 +404,7 @@ def rollback(
         target=model.id,
         details={"from": previous, "to": version},
     )
-    session.flush()
-    deploy(session, ctx=ctx, model=model)
-    session.commit()
+    _deploy_and_commit(
+        session, ctx=ctx, model=model, undo=lambda: _restore(session, ctx, model_id, previous)
+    )
     return get_model(session, ctx=ctx, caller=caller, model_id=model_id)

@@ -1,0 +1,176 @@
+"""A received model file on its way into the artifact store: check → scan → encrypt → store.
+
+Where plaintext lives: only in the private spool folder the upload was received into (see
+:mod:`modelport.api.multipart`), where the scanner and the servability check read it. What leaves
+the process is ciphertext, under a fresh data key that the current master key wraps.
+
+:func:`ingest` returns an :class:`Artifact`, a handle on the stored object that can delete itself:
+the caller keeps it when the rows that record it commit, and discards it when they do not.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelport.api.db.tables import StoredArtifact
+from modelport.api.errors import StorageFailed, UploadRefused
+from modelport.core import crypto
+from modelport.core.errors import BadInput, NotReady
+from modelport.core.formats import Family, ModelFormat, resolve_format
+from modelport.core.keys import KeyRing
+from modelport.core.storage import ArtifactStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReceivedFile:
+    """A model file as received: its plaintext in the private spool, the name it was sent under,
+    its size and sha256, and its first bytes (enough to sniff the format)."""
+
+    path: Path
+    filename: str
+    size: int
+    sha256: str
+    head: bytes
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A checked model file, encrypted into the store: what its row records, and the way back."""
+
+    store: ArtifactStore
+    key: str
+    uri: str
+    wrapped_key: str
+    format: ModelFormat
+    file: ReceivedFile
+
+    def row(self, *, version_id: str) -> StoredArtifact:
+        """The row that records this object as the artifact of model version ``version_id``."""
+        return StoredArtifact(
+            id="a" + os.urandom(8).hex(),
+            version_id=version_id,
+            original_name=self.file.filename[:255],
+            storage_key=self.key,
+            storage_uri=self.uri,
+            size=self.file.size,
+            sha256=self.file.sha256,
+            format=self.format.value,
+            wrapped_data_key=self.wrapped_key,
+            master_key_id=self.wrapped_key.partition(":")[0],
+        )
+
+    def discard(self) -> None:
+        """Delete the stored object: the rows that would have recorded it did not commit."""
+        _delete(self.store, self.key)
+
+
+def ingest(file: ReceivedFile, *, store: ArtifactStore, keys: KeyRing, key: str) -> Artifact:
+    """Check ``file`` (format, security scan, servability), then encrypt it into ``store`` under
+    ``key``. A refusal stores nothing; a store that fails is a 500 that keeps nothing."""
+    fmt = _check(file)
+    return _encrypt(file, fmt, store=store, keys=keys, key=key)
+
+
+# --- checking ----------------------------------------------------------------------------------
+
+
+def _check(file: ReceivedFile) -> ModelFormat:
+    """Format from name and content, the security scanner, then servability.
+
+    The scanner comes before anything else parses the file (the servability check opens zip
+    archives), so only bytes it has passed reach another reader.
+    """
+    if file.size == 0:
+        raise UploadRefused("the model file is empty")
+    fmt, _ = resolve_format(file.filename, file.head)
+    _scan(file.path, fmt)
+    _check_servable(file.path, fmt)
+    return fmt
+
+
+def _scan(path: Path, fmt: ModelFormat) -> None:
+    try:
+        from modelport.core import scan
+    except ImportError as exc:  # pragma: no cover - the scanner ships with core
+        raise NotReady("the security scanner is unavailable; uploads are refused") from exc
+    scan.ensure_safe(path, fmt)
+
+
+def _check_servable(path: Path, fmt: ModelFormat) -> None:
+    """Refuse a file of a known format that the runtime could not serve."""
+    if fmt.family is Family.TORCH:
+        _ensure_servable_torch(path)
+
+
+class NotServable(BadInput):
+    code = "state_dict_not_servable"
+
+
+_TORCH_EXPORT_ADVICE = (
+    "export the model with its architecture instead: "
+    "torch.jit.save(torch.jit.script(model), 'model.pt') (or torch.jit.trace(model, example)), "
+    "or torch.export.save(torch.export.export(model, (example,)), 'model.pt')"
+)
+
+
+def _ensure_servable_torch(path: Path) -> None:
+    """Accept what the runtime serves (TorchScript archives, ``torch.export`` programs); refuse
+    ``torch.save`` files (a state_dict or a pickled module) with how to export instead."""
+    kind = "saved"
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            leaves = {n.split("/", 1)[1] if "/" in n else n for n in archive.namelist()}
+        if any(leaf.startswith("code/") for leaf in leaves) and "constants.pkl" in leaves:
+            kind = "torchscript"
+        elif "archive_format" in leaves or "models/model.json" in leaves:
+            kind = "export"
+    if kind == "saved":
+        raise NotServable(
+            "this file was written by torch.save (a state_dict or a pickled module): it holds "
+            "weights without the model's code and cannot be served; " + _TORCH_EXPORT_ADVICE,
+            details={"howToExport": _TORCH_EXPORT_ADVICE},
+        )
+
+
+# --- storing -----------------------------------------------------------------------------------
+
+
+def _encrypt(
+    file: ReceivedFile, fmt: ModelFormat, *, store: ArtifactStore, keys: KeyRing, key: str
+) -> Artifact:
+    """Encrypt the spooled file into the store under ``key``; 500 with retry advice."""
+    data_key = crypto.generate_data_key()
+    wrapped = keys.wrap(data_key)
+    try:
+        with file.path.open("rb") as source:
+            written = crypto.encrypt_to_store(store, key, source, data_key, key_id=keys.current_id)
+    except Exception as exc:
+        _delete(store, key)
+        if isinstance(exc, StorageFailed):
+            raise
+        log.warning("storing %s failed: %s", key, type(exc).__name__)
+        raise StorageFailed(
+            "the artifact store failed while saving the model; nothing was kept. "
+            "Retry the upload in a few seconds.",
+            details={"retryAfterSeconds": 5},
+            headers={"Retry-After": "5"},
+        ) from exc
+    if written.sha256 != file.sha256 or written.size != file.size:
+        _delete(store, key)
+        raise StorageFailed("the spooled upload changed while it was stored; retry the upload")
+    return Artifact(
+        store=store, key=key, uri=written.uri, wrapped_key=wrapped.encode(), format=fmt, file=file
+    )
+
+
+def _delete(store: ArtifactStore, key: str) -> None:
+    try:
+        store.delete(key)
+    except Exception as exc:  # the store may be down: report, never mask the first error
+        log.warning("could not delete %s after a failed upload: %s", key, type(exc).__name__)
