@@ -18,7 +18,6 @@ import logging
 import os
 import shutil
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from modelport.api.services.models import deploy, new_model_id, owned
 from modelport.api.services.users import Principal
 from modelport.core import crypto
 from modelport.core.errors import BadInput, ModelportError, NotReady, TooLarge
-from modelport.core.formats import SNIFF_BYTES, Family, ModelFormat, resolve_format
+from modelport.core.formats import SNIFF_BYTES, ModelFormat, ensure_servable, resolve_format
 from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -292,39 +291,8 @@ def check_file(upload: SpooledUpload) -> ModelFormat:
         raise UploadRefused("the model file is empty")
     fmt, _ = resolve_format(upload.filename, upload.head)
     _scan(upload.path, fmt)
-    if fmt.family is Family.TORCH:
-        _ensure_servable_torch(upload.path)
+    ensure_servable(upload.path, fmt)
     return fmt
-
-
-class NotServable(BadInput):
-    code = "state_dict_not_servable"
-
-
-_TORCH_EXPORT_ADVICE = (
-    "export the model with its architecture instead: "
-    "torch.jit.save(torch.jit.script(model), 'model.pt') (or torch.jit.trace(model, example)), "
-    "or torch.export.save(torch.export.export(model, (example,)), 'model.pt')"
-)
-
-
-def _ensure_servable_torch(path: Path) -> None:
-    """Accept what the runtime serves (TorchScript archives, ``torch.export`` programs); refuse
-    ``torch.save`` files (a state_dict or a pickled module) with how to export instead."""
-    kind = "saved"
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            leaves = {n.split("/", 1)[1] if "/" in n else n for n in archive.namelist()}
-        if any(leaf.startswith("code/") for leaf in leaves) and "constants.pkl" in leaves:
-            kind = "torchscript"
-        elif "archive_format" in leaves or "models/model.json" in leaves:
-            kind = "export"
-    if kind == "saved":
-        raise NotServable(
-            "this file was written by torch.save (a state_dict or a pickled module): it holds "
-            "weights without the model's code and cannot be served; " + _TORCH_EXPORT_ADVICE,
-            details={"howToExport": _TORCH_EXPORT_ADVICE},
-        )
 
 
 def _scan(path: Path, fmt: ModelFormat) -> None:
