@@ -3,8 +3,10 @@ bytes rather than from the file name.
 
 One module per family declares a :class:`FormatSpec`: the formats (extensions) it owns, how its
 content is recognised, which scanner checks it, whether a safe file can be served, and which
-runtime module loads it. The scanner, the upload and the runtime read this registry; adding a
-format is one module here plus one loader.
+runtime module loads it. The scanner, the upload and the runtime read this registry. Adding a
+format is one module here (its ``SPEC``, listed in ``_SNIFF_ORDER``, and its ``ModelFormat``
+member in ``spec.py``) plus one loader in ``modelport.runtime.loaders``;
+``tests/core/test_format_registry.py`` then asks for a tiny model of it in ``testing/models.py``.
 
 Six upload formats fall into four families. ``pkl`` and ``joblib`` are both pickle streams
 (joblib's possibly compressed), ``pt`` and ``pth`` are both PyTorch files (a zip archive or a legacy
