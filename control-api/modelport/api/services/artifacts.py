@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from modelport.api.db.tables import StoredArtifact
 from modelport.api.errors import StorageFailed, UploadRefused
 from modelport.core import crypto
-from modelport.core.errors import BadInput, NotReady
-from modelport.core.formats import Family, ModelFormat, resolve_format
+from modelport.core.errors import NotReady
+from modelport.core.formats import ModelFormat, ensure_servable, resolve_format
 from modelport.core.keys import KeyRing
 from modelport.core.storage import ArtifactStore
 
@@ -90,7 +89,7 @@ def _check(file: ReceivedFile) -> ModelFormat:
         raise UploadRefused("the model file is empty")
     fmt, _ = resolve_format(file.filename, file.head)
     _scan(file.path, fmt)
-    _check_servable(file.path, fmt)
+    ensure_servable(file.path, fmt)
     return fmt
 
 
@@ -100,42 +99,6 @@ def _scan(path: Path, fmt: ModelFormat) -> None:
     except ImportError as exc:  # pragma: no cover - the scanner ships with core
         raise NotReady("the security scanner is unavailable; uploads are refused") from exc
     scan.ensure_safe(path, fmt)
-
-
-def _check_servable(path: Path, fmt: ModelFormat) -> None:
-    """Refuse a file of a known format that the runtime could not serve."""
-    if fmt.family is Family.TORCH:
-        _ensure_servable_torch(path)
-
-
-class NotServable(BadInput):
-    code = "state_dict_not_servable"
-
-
-_TORCH_EXPORT_ADVICE = (
-    "export the model with its architecture instead: "
-    "torch.jit.save(torch.jit.script(model), 'model.pt') (or torch.jit.trace(model, example)), "
-    "or torch.export.save(torch.export.export(model, (example,)), 'model.pt')"
-)
-
-
-def _ensure_servable_torch(path: Path) -> None:
-    """Accept what the runtime serves (TorchScript archives, ``torch.export`` programs); refuse
-    ``torch.save`` files (a state_dict or a pickled module) with how to export instead."""
-    kind = "saved"
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            leaves = {n.split("/", 1)[1] if "/" in n else n for n in archive.namelist()}
-        if any(leaf.startswith("code/") for leaf in leaves) and "constants.pkl" in leaves:
-            kind = "torchscript"
-        elif "archive_format" in leaves or "models/model.json" in leaves:
-            kind = "export"
-    if kind == "saved":
-        raise NotServable(
-            "this file was written by torch.save (a state_dict or a pickled module): it holds "
-            "weights without the model's code and cannot be served; " + _TORCH_EXPORT_ADVICE,
-            details={"howToExport": _TORCH_EXPORT_ADVICE},
-        )
 
 
 # --- storing -----------------------------------------------------------------------------------

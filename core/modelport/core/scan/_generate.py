@@ -140,7 +140,7 @@ def record(models: dict[str, Any]) -> Recorder:
             joblib.dump(model, buf, compress=compress)
             raw = buf.getvalue()
             kind = compression.detect(raw[:8])
-            if kind is not compression.Compression.NONE:
+            if kind is not None:
                 raw = bytes(compression.decompress(memoryview(raw), kind, limits, Deadline(60)))
             _fail_on(walk_joblib(raw, rec, limits, Deadline(60), location=name), name)
     return rec

@@ -9,10 +9,9 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from modelport.core.formats import ModelFormat
 from modelport.core.scan.scanner import scan
 from modelport.core.scan.verdict import Outcome, Verdict
-
-EXIT = {Outcome.SAFE: 0, Outcome.UNSAFE: 1, Outcome.UNDECIDABLE: 2}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--format",
         dest="expected_format",
-        choices=["pkl", "joblib", "h5", "onnx", "pt", "pth"],
+        choices=[fmt.value for fmt in ModelFormat],
         help="scan as this format instead of the one each file name gives",
     )
     return parser

@@ -8,43 +8,26 @@ about them.
 from __future__ import annotations
 
 import bz2
-import enum
 import lzma
 import zlib
 from typing import Protocol
 
+from modelport.core.formats.joblib import COMPRESSIONS
+from modelport.core.formats.spec import Container
 from modelport.core.scan.limits import Deadline, LimitExceeded, Limits, MiB
 
 
-class Compression(enum.StrEnum):
-    NONE = "none"
-    ZLIB = "zlib"
-    GZIP = "gzip"
-    BZ2 = "bz2"
-    XZ = "xz"
-    LZMA = "lzma"
-    LZ4 = "lz4"
-    ZF = "zf"
+def detect(head: bytes) -> Container | None:
+    """The compression joblib would detect from the first bytes; None for a plain pickle."""
+    for compression in COMPRESSIONS:
+        if head.startswith(compression.joblib_prefix):
+            return compression.container
+    return None
 
 
-# joblib/compressor.py's prefixes, in the order joblib tests them.
-_PREFIXES: tuple[tuple[bytes, Compression], ...] = (
-    (b"ZF", Compression.ZF),
-    (b"\x78", Compression.ZLIB),
-    (b"\x1f\x8b", Compression.GZIP),
-    (b"BZ", Compression.BZ2),
-    (b"\xfd\x37\x7a\x58\x5a", Compression.XZ),
-    (b"\x5d\x00", Compression.LZMA),
-    (b"\x04\x22\x4d\x18", Compression.LZ4),
-)
-
-
-def detect(head: bytes) -> Compression:
-    """The compression joblib would detect from the first bytes."""
-    for prefix, kind in _PREFIXES:
-        if head.startswith(prefix):
-            return kind
-    return Compression.NONE
+def is_pre_0_10(data: memoryview) -> bool:
+    """joblib before 0.10 wrote its own ``ZF`` format, which it still tells apart first."""
+    return bytes(data[:2]) == b"ZF"
 
 
 class BadStream(Exception):
@@ -59,18 +42,18 @@ class _Decoder(Protocol):
     def decompress(self, data: bytes, max_length: int = ...) -> bytes: ...
 
 
-def _decoder(kind: Compression) -> _Decoder:
-    if kind is Compression.ZLIB:
+def _decoder(kind: Container) -> _Decoder:
+    if kind is Container.ZLIB:
         return zlib.decompressobj()  # type: ignore[return-value]
-    if kind is Compression.GZIP:
+    if kind is Container.GZIP:
         return zlib.decompressobj(wbits=31)  # type: ignore[return-value]
-    if kind is Compression.BZ2:
+    if kind is Container.BZ2:
         return bz2.BZ2Decompressor()
-    if kind is Compression.XZ:
+    if kind is Container.XZ:
         return lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-    if kind is Compression.LZMA:
+    if kind is Container.LZMA:
         return lzma.LZMADecompressor(format=lzma.FORMAT_ALONE)
-    if kind is Compression.LZ4:
+    if kind is Container.LZ4:
         return _lz4_decoder()
     raise BadStream(f"{kind.value} is not a compression the scanner decodes")
 
@@ -107,9 +90,7 @@ _IN_CHUNK = 1 * MiB
 _OUT_CHUNK = 16 * MiB
 
 
-def decompress(
-    data: memoryview, kind: Compression, limits: Limits, deadline: Deadline
-) -> bytearray:
+def decompress(data: memoryview, kind: Container, limits: Limits, deadline: Deadline) -> bytearray:
     """Decode exactly one stream; refuse anything after it; stop at the limits."""
     dec = _decoder(kind)
     out = bytearray()
@@ -137,7 +118,7 @@ def _wants_input(dec: _Decoder) -> bool:
     return bool(getattr(dec, "needs_input", True))
 
 
-def _step(dec: _Decoder, feed: bytes, kind: Compression) -> tuple[bytes, bool]:
+def _step(dec: _Decoder, feed: bytes, kind: Container) -> tuple[bytes, bool]:
     tail = getattr(dec, "unconsumed_tail", None)
     if tail and not feed:
         feed = tail

@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from modelport.core.scan import compression
+from modelport.core.scan.allowlist import policy
 from modelport.core.scan.limits import Deadline, LimitExceeded, Limits
 from modelport.core.scan.pickle import (
     Abort,
@@ -250,3 +252,30 @@ def walk_joblib(
     if result.end != end:
         findings.append(trailing(data, result.end, end, location))
     return findings
+
+
+def scan_pkl(data: memoryview, limits: Limits, deadline: Deadline, location: str) -> list[Finding]:
+    """A ``.pkl``: one uncompressed pickle, nothing after its STOP. joblib array records are
+    accepted only where plain unpickling and joblib read the file the same way (see above)."""
+    return walk_joblib(data, policy("sklearn"), limits, deadline, location=location,
+                       plain_pickle=True)  # fmt: skip
+
+
+def scan_joblib(
+    data: memoryview, limits: Limits, deadline: Deadline, location: str
+) -> list[Finding]:
+    """A ``.joblib``: decompressed as joblib would, then walked."""
+    if compression.is_pre_0_10(data):
+        return [Finding(Code.UNSUPPORTED_FORMAT, location, "pre-0.10 joblib 'ZF' files")]
+    kind = compression.detect(bytes(data[:8]))
+    stream: Any = data
+    if kind is not None:
+        try:
+            stream = memoryview(compression.decompress(data, kind, limits, deadline))
+        except compression.BadStream as exc:
+            return [Finding(Code.MALFORMED, location, str(exc))]
+        inner = f"{location}[{kind.value}]"
+        if len(stream) == 0 or stream[0] != 0x80:
+            return [Finding(Code.WRAPPER_ARCHIVE, inner, "the compressed content is not a pickle")]
+        location = inner
+    return walk_joblib(stream, policy("sklearn"), limits, deadline, location=location)

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import mmap
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
-from pathlib import Path
 from typing import IO, Any
 
-from modelport.core.formats import Container, Family, ModelFormat, sniff
-from modelport.core.scan import compression
-from modelport.core.scan.allowlist import policy
-from modelport.core.scan.joblib import walk_joblib
+from modelport.core.formats import (
+    SNIFF_BYTES,
+    Container,
+    ModelFormat,
+    extension,
+    format_for,
+    sniff,
+    spec_for,
+)
+from modelport.core.formats.joblib import COMPRESSED
+from modelport.core.formats.keras import HDF5_SIGNATURE
 from modelport.core.scan.limits import Deadline, LimitExceeded, Limits
 from modelport.core.scan.verdict import Code, Finding, Verdict, outcome_of
 
@@ -30,7 +37,6 @@ _WRAPPERS: tuple[tuple[int, bytes, str], ...] = (
     (257, b"ustar", "tar archive"),
     (0, b"\x28\xb5\x2f\xfd", "zstd stream"),
 )
-_HDF5 = b"\x89HDF\r\n\x1a\n"
 
 
 def scan(
@@ -97,13 +103,13 @@ def _claimed(expected: ModelFormat | str | None, name: str | None) -> ModelForma
         return ModelFormat(expected)
     if name is None:
         return None
-    suffix = Path(name).suffix.lower().lstrip(".")
+    suffix = extension(name)
     if not suffix:
         return None
-    try:
-        return ModelFormat(suffix)
-    except ValueError:
-        raise ValueError(f"unsupported file type {suffix!r}") from None
+    fmt = format_for(suffix)
+    if fmt is None:
+        raise ValueError(f"unsupported file type {suffix!r}")
+    return fmt
 
 
 @contextmanager
@@ -151,13 +157,13 @@ def _scan_bytes(
     data: memoryview, claimed: ModelFormat | None, limits: Limits, location: str
 ) -> tuple[list[Finding], ModelFormat | None, str | None]:
     deadline = Deadline(limits.max_seconds)
-    head = bytes(data[:4096])
+    head = bytes(data[:SNIFF_BYTES])
     found = sniff(head)
     container = found.container.value
     wrapper = _wrapper(data, head, found.container, claimed)
     if wrapper:
         return [Finding(Code.WRAPPER_ARCHIVE, location, wrapper)], claimed, container
-    fmt = claimed or _default_format(found.container, found.family)
+    fmt = claimed or found.format
     if found.family is None or fmt is None:
         msg = f"not a model file ({found.detail})"
         return [Finding(Code.UNSUPPORTED_FORMAT, location, msg)], claimed, container
@@ -168,7 +174,7 @@ def _scan_bytes(
     if polyglot:
         return [Finding(Code.POLYGLOT, location, polyglot)], fmt, container
     try:
-        findings = _dispatch(fmt, found.container, data, limits, deadline, location)
+        findings = _scanner_of(fmt)(data, limits, deadline, location)
     except LimitExceeded as exc:
         findings = [_limit(exc)]
     except ModuleNotFoundError as exc:
@@ -182,33 +188,17 @@ def _scan_bytes(
     return findings, fmt, container
 
 
-def _default_format(container: Container, family: Family | None) -> ModelFormat | None:
-    if family is Family.PICKLE:
-        return ModelFormat.PKL if container is Container.PICKLE else ModelFormat.JOBLIB
-    return (
-        {
-            Family.TORCH: ModelFormat.PT,
-            Family.HDF5: ModelFormat.H5,
-            Family.ONNX: ModelFormat.ONNX,
-        }.get(family)
-        if family
-        else None
-    )
-
-
 def _wrapper(
     data: memoryview, head: bytes, container: Container, claimed: ModelFormat | None
 ) -> str | None:
     for offset, magic, what in _WRAPPERS:
         if head[offset : offset + len(magic)] == magic:
             return f"{what}: upload the model file itself, not an archive of it"
-    compressed = container in (
-        Container.GZIP, Container.BZ2, Container.XZ, Container.LZ4, Container.ZLIB,
-        Container.LZMA,
-    )  # fmt: skip
-    if compressed and claimed is not None and claimed is not ModelFormat.JOBLIB:
+    if claimed is None or container in spec_for(claimed).containers:
+        return None
+    if container in COMPRESSED:
         return f"{container.value}-compressed {claimed.value}: only joblib files may be compressed"
-    if container is Container.ZIP and claimed is not None and claimed.family is not Family.TORCH:
+    if container is Container.ZIP:
         return f"zip archive named as {claimed.value}"
     return None
 
@@ -218,7 +208,7 @@ def _polyglot(data: memoryview, container: Container) -> str | None:
         return "ends with a zip directory: the file reads as two formats"
     if container is not Container.HDF5:
         for offset in (512, 1024, 2048, 4096):
-            if bytes(data[offset : offset + 8]) == _HDF5:
+            if bytes(data[offset : offset + 8]) == HDF5_SIGNATURE:
                 return f"HDF5 signature at offset {offset}: the file reads as two formats"
     return None
 
@@ -241,54 +231,9 @@ def _has_zip_directory(data: memoryview) -> bool:
     return False
 
 
-def _dispatch(
-    fmt: ModelFormat,
-    container: Container,
-    data: memoryview,
-    limits: Limits,
-    deadline: Deadline,
-    location: str,
-) -> list[Finding]:
-    if fmt is ModelFormat.PKL:
-        return _scan_pickle(data, limits, deadline, location)
-    if fmt is ModelFormat.JOBLIB:
-        return _scan_joblib(data, limits, deadline, location)
-    if fmt.family is Family.TORCH:
-        from modelport.core.scan.torch import scan_torch
-
-        return scan_torch(data, limits, deadline, location)
-    if fmt is ModelFormat.H5:
-        from modelport.core.scan.keras import scan_h5
-
-        return scan_h5(data, limits, deadline, location)
-    from modelport.core.scan.onnx import scan_onnx
-
-    return scan_onnx(data, limits, deadline, location)
-
-
-def _scan_pickle(
-    data: memoryview, limits: Limits, deadline: Deadline, location: str
-) -> list[Finding]:
-    """A ``.pkl``: one uncompressed pickle, nothing after its STOP. joblib array records are
-    accepted only where plain unpickling and joblib read the file the same way (see joblib.py)."""
-    return walk_joblib(data, policy("sklearn"), limits, deadline, location=location,
-                       plain_pickle=True)  # fmt: skip
-
-
-def _scan_joblib(
-    data: memoryview, limits: Limits, deadline: Deadline, location: str
-) -> list[Finding]:
-    kind = compression.detect(bytes(data[:8]))
-    if kind is compression.Compression.ZF:
-        return [Finding(Code.UNSUPPORTED_FORMAT, location, "pre-0.10 joblib 'ZF' files")]
-    stream: Any = data
-    if kind is not compression.Compression.NONE:
-        try:
-            stream = memoryview(compression.decompress(data, kind, limits, deadline))
-        except compression.BadStream as exc:
-            return [Finding(Code.MALFORMED, location, str(exc))]
-        inner = f"{location}[{kind.value}]"
-        if len(stream) == 0 or stream[0] != 0x80:
-            return [Finding(Code.WRAPPER_ARCHIVE, inner, "the compressed content is not a pickle")]
-        location = inner
-    return walk_joblib(stream, policy("sklearn"), limits, deadline, location=location)
+def _scanner_of(fmt: ModelFormat) -> Callable[[memoryview, Limits, Deadline, str], list[Finding]]:
+    """The format's scanner, as the registry names it (``module:function``)."""
+    module, _, function = spec_for(fmt).scanner.partition(":")
+    entry: Callable[[memoryview, Limits, Deadline, str], list[Finding]]
+    entry = getattr(importlib.import_module(module), function)
+    return entry

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelport.core.formats.torch import TorchArchive, layout
 from modelport.core.scan import allowlist as allowlists
 from modelport.core.scan.limits import Deadline, LimitExceeded, Limits
 from modelport.core.scan.pickle import (
@@ -113,10 +114,11 @@ class TorchScanner:
         prefix = prefixes.pop()
         rel = {e.name[len(prefix) + 1 :]: e for e in entries}
         archive = _Archive(prefix)
-        kind = self._kind(rel)
-        if kind != "export" and "data.pkl" not in rel:
+        kind = layout(rel)
+        if kind is not TorchArchive.EXPORT and "data.pkl" not in rel:
             self._unexpected(f"{location}:{prefix}", "archive has no data.pkl")
-        use_pickle = self._pickled_payloads(data, rel, location) if kind == "export" else set()
+        export = kind is TorchArchive.EXPORT
+        use_pickle = self._pickled_payloads(data, rel, location) if export else set()
         for name, entry in rel.items():
             where = f"{location}:{entry.name}"
             try:
@@ -127,17 +129,9 @@ class TorchScanner:
             self._member(kind, name, content, where, archive, use_pickle, depth)
         self._check_storages(archive, rel, location)
 
-    @staticmethod
-    def _kind(rel: dict[str, Any]) -> str:
-        if "archive_format" in rel:
-            return "export"
-        if "constants.pkl" in rel or any(n.startswith("code/") for n in rel):
-            return "torchscript"
-        return "save"
-
     def _member(
         self,
-        kind: str,
+        kind: TorchArchive,
         name: str,
         content: memoryview,
         where: str,
@@ -149,14 +143,14 @@ class TorchScanner:
             if len(content) > _MAX_SIMPLE:
                 self._unexpected(where, "metadata member is unexpectedly large")
             return
-        if kind != "export" and _STORAGE.match(name):
+        if kind is not TorchArchive.EXPORT and _STORAGE.match(name):
             archive.storages[name] = len(content)
             return
-        if kind == "save":
+        if kind is TorchArchive.SAVE:
             if name == "data.pkl":
                 self.walk(content, where, self.allow, archive)
                 return
-        elif kind == "torchscript":
+        elif kind is TorchArchive.TORCHSCRIPT:
             if name in _TS_PICKLES:
                 self.walk(content, where, self.script_allow, archive, _TS_PICKLES[name])
                 return
@@ -171,7 +165,7 @@ class TorchScanner:
                 return
             if _EXTRA.match(name):
                 return
-        elif kind == "export":
+        elif kind is TorchArchive.EXPORT:
             if _EXPORT_JSON.match(name):
                 check_export_json(bytes(content), where, self.findings, self.limits)
                 return

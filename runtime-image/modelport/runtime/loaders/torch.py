@@ -14,12 +14,12 @@ from __future__ import annotations
 import io
 import json
 import logging
-import zipfile
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from modelport.core.formats import ModelFormat
+from modelport.core.formats.torch import HOW_TO_EXPORT, TorchArchive, servable_kind
 from modelport.runtime.loaders.base import ModelLoadError, ServedModel, Tensors, require
 from modelport.runtime.loaders.gate import PickleGate
 from modelport.runtime.signature import ModelSignature, TensorSpec, datatype_of
@@ -27,12 +27,6 @@ from modelport.runtime.signature import ModelSignature, TensorSpec, datatype_of
 log = logging.getLogger("modelport.runtime")
 
 SIGNATURE_FILE = "modelport-signature.json"
-
-HOW_TO_EXPORT = (
-    "export the model with its architecture instead: "
-    "torch.jit.save(torch.jit.script(model), 'model.pt') (or torch.jit.trace(model, example)), "
-    "or torch.export.save(torch.export.export(model, (example,)), 'model.pt')"
-)
 
 
 class StateDictRefused(ModelLoadError):
@@ -42,27 +36,13 @@ class StateDictRefused(ModelLoadError):
 def load(data: bytes, fmt: ModelFormat, *, gate: PickleGate) -> ServedModel:
     torch = require("torch", framework="PyTorch", extra="torch")
     gate.check(data, fmt)
-    kind = _archive_kind(data)
+    kind = servable_kind(data)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    if kind == "torchscript":
+    if kind is TorchArchive.TORCHSCRIPT:
         return _load_torchscript(torch, data, device)
-    if kind == "export":
+    if kind is TorchArchive.EXPORT:
         return _load_export(torch, data, device)
     raise StateDictRefused(_describe_saved(torch, data) + "; " + HOW_TO_EXPORT)
-
-
-def _archive_kind(data: bytes) -> str:
-    """``torchscript``, ``export`` or ``saved`` (torch.save, zip or legacy), by the zip layout."""
-    if not zipfile.is_zipfile(io.BytesIO(data)):
-        return "saved"
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        names = archive.namelist()
-    leaves = {n.split("/", 1)[1] if "/" in n else n for n in names}
-    if any(leaf.startswith("code/") for leaf in leaves) and "constants.pkl" in leaves:
-        return "torchscript"
-    if "archive_format" in leaves or "models/model.json" in leaves:
-        return "export"
-    return "saved"
 
 
 def _describe_saved(torch: Any, data: bytes) -> str:
