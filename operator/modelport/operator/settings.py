@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from modelport.core.formats import Family, ModelFormat
+from modelport.core.formats import ModelFormat, spec_for
 from modelport.core.version import VERSION
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,17 +22,6 @@ class Routing(enum.StrEnum):
     PATH = "path"
     """``https://<domain>/<pathPrefix>/<namespace>/<model>/``"""
 
-
-#: Runtime image name per format family (``<registry>/<name>:<tag>``, ``-gpu`` appended for GPU).
-FAMILY_IMAGES: dict[Family, str] = {
-    Family.PICKLE: "runtime-sklearn",
-    Family.ONNX: "runtime-onnx",
-    Family.TORCH: "runtime-torch",
-    Family.HDF5: "runtime-keras",
-}
-
-#: Families whose GPU variant is a different image (sklearn never uses a GPU).
-GPU_FAMILIES = frozenset({Family.ONNX, Family.TORCH, Family.HDF5})
 
 DEFAULT_GPU_TOLERATIONS: list[dict[str, Any]] = [
     {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -149,9 +138,8 @@ class OperatorSettings(BaseSettings):
         key = f"{fmt.value}-gpu" if gpu else fmt.value
         if key in self.runtime_images:
             return self.runtime_images[key]
-        if gpu and fmt.value in self.runtime_images and fmt.family not in GPU_FAMILIES:
+        spec = spec_for(fmt)
+        if gpu and fmt.value in self.runtime_images and not spec.gpu_image:
             return self.runtime_images[fmt.value]
-        name = FAMILY_IMAGES[fmt.family]
-        if gpu and fmt.family in GPU_FAMILIES:
-            name += "-gpu"
+        name = f"{spec.image}-gpu" if gpu and spec.gpu_image else spec.image
         return f"{self.image_registry}/{name}:{self.image_tag}"

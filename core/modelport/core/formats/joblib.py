@@ -59,4 +59,5 @@ SPEC = FormatSpec(
     sniff=sniff,
     scanner="modelport.core.scan.joblib:scan_joblib",
     loader="modelport.runtime.loaders.sklearn",
+    image="runtime-sklearn",
 )

@@ -21,4 +21,6 @@ SPEC = FormatSpec(
     sniff=sniff,
     scanner="modelport.core.scan.keras:scan_h5",
     loader="modelport.runtime.loaders.keras",
+    image="runtime-keras",
+    gpu_image=True,
 )

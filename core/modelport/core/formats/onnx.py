@@ -57,4 +57,6 @@ SPEC = FormatSpec(
     sniff=sniff,
     scanner="modelport.core.scan.onnx:scan_onnx",
     loader="modelport.runtime.loaders.onnx",
+    image="runtime-onnx",
+    gpu_image=True,
 )

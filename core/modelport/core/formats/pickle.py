@@ -42,4 +42,5 @@ SPEC = FormatSpec(
     sniff=sniff,
     scanner="modelport.core.scan.joblib:scan_pkl",
     loader="modelport.runtime.loaders.sklearn",
+    image="runtime-sklearn",
 )

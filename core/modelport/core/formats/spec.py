@@ -96,6 +96,11 @@ class FormatSpec:
     scanner: str
     #: The runtime module whose ``load(data, fmt, *, gate) -> ServedModel`` deserialises it.
     loader: str
+    #: The runtime image that serves it, ``<registry>/<image>:<tag>`` (the operator's default).
+    image: str
+    #: Whether a GPU build of that image exists (``<image>-gpu``); without one the CPU image
+    #: serves it on GPU nodes too.
+    gpu_image: bool = False
     #: Raises :class:`NotServable` for a file that passed the scanner but cannot be served.
     ensure_servable: Callable[[Path], None] = always_servable
 

@@ -91,5 +91,7 @@ SPEC = FormatSpec(
     sniff=sniff,
     scanner="modelport.core.scan.torch:scan_torch",
     loader="modelport.runtime.loaders.torch",
+    image="runtime-torch",
+    gpu_image=True,
     ensure_servable=ensure_servable,
 )
