@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Iterator
 
 from modelport.api.context import AppContext
 from modelport.api.db.tables import Model, ModelStatus, ModelVersion, StoredArtifact
@@ -143,6 +144,18 @@ def deployment_spec(session: Session, *, ctx: AppContext, model: Model) -> Deplo
         settings=settings,
         active=model.status is ModelStatus.ACTIVE,
     )
+
+
+def active_specs(session: Session, *, ctx: AppContext) -> Iterator[DeploymentSpec]:
+    """The deployments that should be running, one per active model, each built as it is read
+    (a model whose spec cannot be built is logged and skipped)."""
+    for model in session.scalars(select(Model).where(Model.status == ModelStatus.ACTIVE)).all():
+        try:
+            spec = deployment_spec(session, ctx=ctx, model=model)
+        except Exception:
+            log.exception("could not start model %s", model.id)
+            continue
+        yield spec
 
 
 def deploy(session: Session, *, ctx: AppContext, model: Model) -> None:
