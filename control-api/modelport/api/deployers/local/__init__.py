@@ -45,14 +45,14 @@ class LocalDeployer:
     ) -> None:
         self.run_dir = Path(data_dir).resolve() / "run"
         self.public_url = public_url.rstrip("/")
-        self.supervisor = Supervisor(
+        self._supervisor = Supervisor(
             command=command or [sys.executable, "-m", "modelport.runtime.main"],
             usage_url=usage_url,
             s3_endpoint_url=s3_endpoint_url,
             env=env,
             check_seconds=check_seconds,
         )
-        self._proxy = Proxy(self.supervisor.upstream)
+        self._proxy = Proxy(self._supervisor.upstream)
 
     @classmethod
     def from_settings(cls, settings: ApiSettings) -> LocalDeployer:
@@ -74,14 +74,14 @@ class LocalDeployer:
                 self.apply(spec)
             except Exception:
                 log.exception("could not start model %s", spec.model_id)
-        self.supervisor.start()
+        self._supervisor.start()
 
     def router(self) -> APIRouter:
         """``/models/{id}/...``, forwarded to the model's runtime."""
         return self._proxy.router()
 
     def close(self) -> None:
-        self.supervisor.stop()
+        self._supervisor.stop()
 
     # --- deployments --------------------------------------------------------------------------
 
@@ -89,7 +89,7 @@ class LocalDeployer:
         return f"{self.public_url}/models/{model_id}"
 
     def apply(self, spec: DeploymentSpec) -> None:
-        self.supervisor.apply(spec, self._write_files(spec))
+        self._supervisor.apply(spec, self._write_files(spec))
 
     def set_auth_keys(self, model_id: str, auth_keys: bytes) -> None:
         folder = self.run_dir / model_id
@@ -97,11 +97,11 @@ class LocalDeployer:
             _write_private(folder / "auth-keys.json", auth_keys)
 
     def remove(self, model_id: str) -> None:
-        self.supervisor.remove(model_id)
+        self._supervisor.remove(model_id)
         shutil.rmtree(self.run_dir / model_id, ignore_errors=True)
 
     def state(self, model_id: str) -> DeploymentState:
-        state = self.supervisor.state(model_id)
+        state = self._supervisor.state(model_id)
         return dataclasses.replace(state, url=self.endpoint_url(model_id))
 
     def states(self, model_ids: list[str]) -> dict[str, DeploymentState]:
