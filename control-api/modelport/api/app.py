@@ -19,6 +19,7 @@ from modelport.api.deployers.base import Deployer, NoDeployer
 from modelport.api.errors import DatabaseUnavailable
 from modelport.api.metrics import Metrics
 from modelport.api.routes import admin, auth, health, internal, keys, models
+from modelport.api.services.models import active_specs
 from modelport.api.settings import ApiSettings
 from modelport.api.web import mount_ui
 from modelport.core.errors import ModelportError, error_body
@@ -100,9 +101,9 @@ def create_app(
         app.include_router(router)
     app.include_router(health.router)
     mount_ui(app)
-    mount = getattr(ctx.deployer, "mount", None)
-    if callable(mount):
-        mount(app)
+    deployer_routes = ctx.deployer.router()
+    if deployer_routes is not None:
+        app.include_router(deployer_routes)
     _install_error_handlers(app)
     app.add_middleware(_MetricsMiddleware, metrics=ctx.metrics)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
@@ -119,9 +120,7 @@ def _lifespan(ctx: AppContext) -> Callable[[FastAPI], Any]:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(ctx.db.ensure_migrated)
-        start = getattr(ctx.deployer, "start", None)
-        if callable(start):
-            await run_in_threadpool(start, ctx)
+        await run_in_threadpool(_start_deployer, ctx)
         try:
             yield
         finally:
@@ -129,6 +128,12 @@ def _lifespan(ctx: AppContext) -> Callable[[FastAPI], Any]:
             ctx.db.dispose()
 
     return lifespan
+
+
+def _start_deployer(ctx: AppContext) -> None:
+    """Start the deployer with the deployments that should be running (read in one session)."""
+    with ctx.db.sessions() as session:
+        ctx.deployer.start(active_specs(session, ctx=ctx))
 
 
 # --- errors -------------------------------------------------------------------------------------

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from modelport.api.schemas import DeploymentSettings
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,20 @@ class DeploymentState:
 
 
 class Deployer(Protocol):
+    """What runs the models. The app starts it with the deployments that should be running,
+    mounts its router if it has one, and closes it on shutdown; in between, the services apply,
+    re-key and remove deployments one model at a time."""
+
+    def start(self, specs: Iterable[DeploymentSpec]) -> None:
+        """Begin serving. ``specs`` are the active models' deployments, computed by the app and
+        read lazily: a deployer that keeps no state of its own (local runtimes) restores them;
+        one whose state outlives the process (Kubernetes) need not read them."""
+        ...
+
+    def router(self) -> APIRouter | None:
+        """Routes the app mounts beside its own (the local proxy to the runtimes), or None."""
+        ...
+
     def endpoint_url(self, model_id: str) -> str:
         """The URL the model will answer at (known before it is ready)."""
         ...
@@ -59,7 +77,7 @@ class Deployer(Protocol):
         ...
 
     def close(self) -> None:
-        """Release what this process holds (local runtimes stop)."""
+        """Stop: release what this process holds (local runtimes stop)."""
         ...
 
 
@@ -68,6 +86,12 @@ class NoDeployer:
 
     def __init__(self, public_url: str) -> None:
         self._public_url = public_url.rstrip("/")
+
+    def start(self, specs: Iterable[DeploymentSpec]) -> None:
+        return None
+
+    def router(self) -> APIRouter | None:
+        return None
 
     def endpoint_url(self, model_id: str) -> str:
         return f"{self._public_url}/models/{model_id}"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from modelport.api.deployers.base import DeploymentSpec, DeploymentState
 from modelport.api.settings import ApiSettings
@@ -28,6 +28,9 @@ from modelport.core.spec import (
     ResourceRequirements,
     SecretRef,
 )
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +146,14 @@ class KubernetesDeployer:
             ingress_domain=settings.kubernetes_ingress_host,
             runtime_image=settings.runtime_image,
         )
+
+    def start(self, specs: Iterable[DeploymentSpec]) -> None:
+        """Nothing to restore: the MLModels outlive this process and the operator runs them."""
+        return None
+
+    def router(self) -> APIRouter | None:
+        """None: models answer through the cluster's ingress, not through the API."""
+        return None
 
     def _args(self) -> tuple[str, str, str, str]:
         return (c.GROUP, c.VERSION, self.namespace, c.PLURAL)

@@ -157,6 +157,18 @@ def deployment_spec(session: Session, *, ctx: AppContext, model: Model) -> Deplo
     )
 
 
+def active_specs(session: Session, *, ctx: AppContext) -> Iterator[DeploymentSpec]:
+    """The deployments that should be running, one per active model, each built as it is read
+    (a model whose spec cannot be built is logged and skipped)."""
+    for model in session.scalars(select(Model).where(Model.status == ModelStatus.ACTIVE)).all():
+        try:
+            spec = deployment_spec(session, ctx=ctx, model=model)
+        except Exception:
+            log.exception("could not start model %s", model.id)
+            continue
+        yield spec
+
+
 def deploy(session: Session, *, ctx: AppContext, model: Model) -> None:
     """Apply the model's deployment; a deployer failure becomes a 500 that leaves the DB as was."""
     spec = deployment_spec(session, ctx=ctx, model=model)
