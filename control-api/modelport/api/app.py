@@ -25,6 +25,7 @@ from modelport.api.web import mount_ui
 from modelport.core.errors import ModelportError, error_body
 from modelport.core.ratelimit import RateLimiter
 from modelport.core.storage import ArtifactStore, FileStore, S3Options, S3Store
+from modelport.core.version import VERSION
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
@@ -91,7 +92,7 @@ def create_app(
     )
     app = FastAPI(
         title="Modelport control API",
-        version="0.1.0",
+        version=VERSION,
         lifespan=_lifespan(ctx),
         responses={400: {"model": _error_model()}},
         openapi_tags=[{"name": "models", "description": "Upload and manage models."}],
