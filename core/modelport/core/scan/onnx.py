@@ -8,6 +8,7 @@ Scan (any GRAPH or GRAPHS attribute) are checked the same way.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from modelport.core.scan.limits import Deadline, LimitExceeded, Limits
@@ -28,20 +29,17 @@ def scan_onnx(data: memoryview, limits: Limits, deadline: Deadline, location: st
     except Exception as exc:  # protobuf raises DecodeError and friends
         return [Finding(Code.ONNX_INVALID, location, f"not an ONNX model ({type(exc).__name__})")]
     findings: list[Finding] = []
-    opsets = _opsets(model, onnx, location, findings)
-    local = {(f.domain, f.name) for f in model.functions}
+    walk = _Walk(
+        opsets=_opsets(model, onnx, location, findings),
+        local={(f.domain, f.name) for f in model.functions},
+        onnx=onnx,
+        findings=findings,
+        limits=limits,
+        deadline=deadline,
+    )
     for func in model.functions:
-        _graph_nodes(
-            func.node,
-            opsets,
-            local,
-            onnx,
-            f"{location}:function {func.name}",
-            findings,
-            limits,
-            deadline,
-        )
-    _graph(model.graph, opsets, local, onnx, f"{location}:graph", findings, limits, deadline)
+        walk.nodes(func.node, f"{location}:function {func.name}")
+    walk.graph(model.graph, f"{location}:graph")
     if not findings:
         try:
             onnx.checker.check_model(model)
@@ -76,82 +74,70 @@ def _latest(onnx: Any, domain: str) -> int:
     return max((s.since_version for s in schemas), default=0)
 
 
-def _graph(
-    graph: Any,
-    opsets: dict[str, int],
-    local: set[tuple[str, str]],
-    onnx: Any,
-    where: str,
-    findings: list[Finding],
-    limits: Limits,
-    deadline: Deadline,
-) -> None:
-    pending = [(graph, where)]
-    seen = 0
-    while pending:
-        g, gwhere = pending.pop()
-        seen += 1
-        if seen > _MAX_GRAPHS:
-            raise LimitExceeded("max_depth", "too many ONNX subgraphs")
-        for tensor in list(g.initializer) + [s.values for s in g.sparse_initializer]:
-            _tensor(tensor, onnx, f"{gwhere}:initializer {tensor.name}", findings)
-        pending.extend(
-            _graph_nodes(g.node, opsets, local, onnx, gwhere, findings, limits, deadline)
-        )
+@dataclass
+class _Walk:
+    """One model's walk: what it imports and defines, and the findings so far."""
 
+    opsets: dict[str, int]
+    local: set[tuple[str, str]]
+    onnx: Any
+    findings: list[Finding]
+    limits: Limits
+    deadline: Deadline
 
-def _graph_nodes(
-    nodes: Any,
-    opsets: dict[str, int],
-    local: set[tuple[str, str]],
-    onnx: Any,
-    where: str,
-    findings: list[Finding],
-    limits: Limits,
-    deadline: Deadline,
-) -> list[tuple[Any, str]]:
-    subgraphs: list[tuple[Any, str]] = []
-    for node in nodes:
-        nwhere = f"{where}:node {node.name or node.op_type}"
-        _node(node, opsets, local, onnx, nwhere, findings)
-        for attr in node.attribute:
-            if attr.HasField("t"):
-                _tensor(attr.t, onnx, f"{nwhere}.{attr.name}", findings)
-            for t in attr.tensors:
-                _tensor(t, onnx, f"{nwhere}.{attr.name}", findings)
-            if attr.HasField("g"):
-                subgraphs.append((attr.g, f"{nwhere}.{attr.name}"))
-            subgraphs.extend((g, f"{nwhere}.{attr.name}[{i}]") for i, g in enumerate(attr.graphs))
-    deadline.check()
-    return subgraphs
+    def graph(self, graph: Any, where: str) -> None:
+        """A graph and, breadth first, every subgraph its nodes carry."""
+        pending = [(graph, where)]
+        seen = 0
+        while pending:
+            g, gwhere = pending.pop()
+            seen += 1
+            if seen > _MAX_GRAPHS:
+                raise LimitExceeded("max_depth", "too many ONNX subgraphs")
+            for tensor in list(g.initializer) + [s.values for s in g.sparse_initializer]:
+                _tensor(tensor, self.onnx, f"{gwhere}:initializer {tensor.name}", self.findings)
+            pending.extend(self.nodes(g.node, gwhere))
 
+    def nodes(self, nodes: Any, where: str) -> list[tuple[Any, str]]:
+        """Checks `nodes` and their tensor attributes; returns the subgraphs they hold."""
+        subgraphs: list[tuple[Any, str]] = []
+        for node in nodes:
+            nwhere = f"{where}:node {node.name or node.op_type}"
+            self.node(node, nwhere)
+            for attr in node.attribute:
+                if attr.HasField("t"):
+                    _tensor(attr.t, self.onnx, f"{nwhere}.{attr.name}", self.findings)
+                for t in attr.tensors:
+                    _tensor(t, self.onnx, f"{nwhere}.{attr.name}", self.findings)
+                if attr.HasField("g"):
+                    subgraphs.append((attr.g, f"{nwhere}.{attr.name}"))
+                subgraphs.extend(
+                    (g, f"{nwhere}.{attr.name}[{i}]") for i, g in enumerate(attr.graphs)
+                )
+        self.deadline.check()
+        return subgraphs
 
-def _node(
-    node: Any,
-    opsets: dict[str, int],
-    local: set[tuple[str, str]],
-    onnx: Any,
-    where: str,
-    findings: list[Finding],
-) -> None:
-    domain = "" if node.domain == "ai.onnx" else node.domain
-    if (node.domain, node.op_type) in local:
-        return
-    if domain not in STANDARD_DOMAINS:
-        findings.append(
-            Finding(Code.ONNX_CUSTOM_DOMAIN, where, f"{node.op_type} from domain {domain!r}")
-        )
-        return
-    version = opsets.get(domain)
-    if version is None:
-        findings.append(Finding(Code.ONNX_OPSET, where, f"domain {domain!r} is not imported"))
-        return
-    try:
-        onnx.defs.get_schema(node.op_type, version, domain)
-    except onnx.defs.SchemaError:
-        findings.append(
-            Finding(Code.ONNX_UNKNOWN_OP, where, f"{node.op_type} is not in opset {version}")
-        )
+    def node(self, node: Any, where: str) -> None:
+        domain = "" if node.domain == "ai.onnx" else node.domain
+        if (node.domain, node.op_type) in self.local:
+            return
+        if domain not in STANDARD_DOMAINS:
+            self.findings.append(
+                Finding(Code.ONNX_CUSTOM_DOMAIN, where, f"{node.op_type} from domain {domain!r}")
+            )
+            return
+        version = self.opsets.get(domain)
+        if version is None:
+            self.findings.append(
+                Finding(Code.ONNX_OPSET, where, f"domain {domain!r} is not imported")
+            )
+            return
+        try:
+            self.onnx.defs.get_schema(node.op_type, version, domain)
+        except self.onnx.defs.SchemaError:
+            self.findings.append(
+                Finding(Code.ONNX_UNKNOWN_OP, where, f"{node.op_type} is not in opset {version}")
+            )
 
 
 def _tensor(tensor: Any, onnx: Any, where: str, findings: list[Finding]) -> None:
