@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self, TypedDict, TypeVar, Unpack
+from typing import IO, Any, Generic, Self, TypeVar
 
 import httpx
 from modelport.client import _calls as calls
@@ -49,15 +49,11 @@ def _checked(response: httpx.Response) -> httpx.Response:
     return response
 
 
-class Options(TypedDict, total=False):
-    """How both clients authenticate and how long they wait."""
-
-    api_key: str | None
-    token: str | None
-    timeout: httpx.Timeout
+#: What the sync or the async client sends through (tests hand in an in-process transport).
+TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 
-class _Base:
+class _Base(Generic[TransportT]):
     def __init__(
         self,
         base_url: str,
@@ -65,11 +61,17 @@ class _Base:
         api_key: str | None = None,
         token: str | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        transport: TransportT | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.token = token
         self.timeout = timeout
+        self._connect(transport)
+
+    def _connect(self, transport: TransportT | None) -> None:
+        """Open the httpx client the operations send through."""
+        raise NotImplementedError
 
     def _http_options(self) -> dict[str, Any]:
         """What both clients hand to their httpx client."""
@@ -88,17 +90,10 @@ class _Base:
         return form
 
 
-class Client(_Base):
+class Client(_Base[httpx.BaseTransport]):
     """Blocking client. Use as a context manager, or call :meth:`close`."""
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        transport: httpx.BaseTransport | None = None,
-        **options: Unpack[Options],
-    ) -> None:
-        super().__init__(base_url, **options)
+    def _connect(self, transport: httpx.BaseTransport | None) -> None:
         self._http = httpx.Client(transport=transport, **self._http_options())
 
     def __enter__(self) -> Self:
@@ -206,17 +201,10 @@ class Client(_Base):
         return self.send(calls.predict(model.endpoint_url, input_data))
 
 
-class AsyncClient(_Base):
+class AsyncClient(_Base[httpx.AsyncBaseTransport]):
     """The same operations as :class:`Client`, awaitable."""
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        **options: Unpack[Options],
-    ) -> None:
-        super().__init__(base_url, **options)
+    def _connect(self, transport: httpx.AsyncBaseTransport | None) -> None:
         self._http = httpx.AsyncClient(transport=transport, **self._http_options())
 
     async def __aenter__(self) -> Self:
