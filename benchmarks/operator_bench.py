@@ -55,14 +55,14 @@ def mlmodel(i: int) -> dict[str, Any]:
 
 def ready_models(kube: Kube) -> set[str]:
     path = f"/apis/modelport.io/v1alpha1/namespaces/{NAMESPACE}/mlmodels"
-    items = kube.request("GET", path)["items"]
+    items = kube.sync.request("GET", path)["items"]
     return {m["metadata"]["name"] for m in items if (m.get("status") or {}).get("phase") == "Ready"}
 
 
 def create_all(kube: Kube, models: int, threads: int = 16) -> None:
     """POST every MLModel at once, from a pool of concurrent clients (as many users would)."""
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(kube.create_sync, (mlmodel(i) for i in range(models))))
+        list(pool.map(kube.sync.create, (mlmodel(i) for i in range(models))))
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -96,7 +96,7 @@ def children_cpu() -> dict[str, float]:
 
 def deployments_applied(kube: Kube) -> int:
     path = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments"
-    return len(kube.request("GET", path)["items"])
+    return len(kube.sync.request("GET", path)["items"])
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -13,6 +13,8 @@ from modelport.api.deployers.base import DeploymentSpec
 from modelport.api.deployers.kubernetes import KubernetesDeployer
 from modelport.api.schemas import DeploymentSettings
 from modelport.core import constants as c
+from modelport.core.kube import load_configuration
+from modelport.core.spec import EndpointRule
 
 from testing.payloads import onnx_add_one
 from tests.api.conftest import MakeApi, count_rows
@@ -33,16 +35,11 @@ def cluster(k8s_cluster: Any) -> Any:
 
 
 def _deployer(cluster: Any, namespace: str) -> KubernetesDeployer:
-    from kubernetes import config
-
-    api_client = config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=str(cluster.kubeconfig)
-    )
     return KubernetesDeployer(
         namespace=namespace,
-        api_client=api_client,
+        configuration=load_configuration(str(cluster.kubeconfig)),
         public_url="http://api.example",
-        ingress_domain="models.example.com",
+        endpoints=EndpointRule(domain="models.example.com"),
     )
 
 

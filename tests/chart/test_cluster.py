@@ -297,14 +297,15 @@ API_ALLOWED = [
     ("create", "mlmodels.modelport.io", "models"),
     ("get", "mlmodels.modelport.io", "models"),
     ("list", "mlmodels.modelport.io", "models"),
-    ("update", "mlmodels.modelport.io", "models"),
+    ("patch", "mlmodels.modelport.io", "models"),
     ("delete", "mlmodels.modelport.io", "models"),
     ("create", "secrets", "models"),
-    ("update", "secrets", "models"),
     ("patch", "secrets", "models"),
     ("delete", "secrets", "models"),
 ]
 API_REFUSED = [
+    ("update", "mlmodels.modelport.io", "models"),  # it applies (server-side apply), never PUTs
+    ("update", "secrets", "models"),
     ("get", "secrets", "models"),  # it writes key material, never reads it back
     ("list", "secrets", "models"),
     ("get", "secrets", "namespace"),  # the master key and the JWT secret reach it as env only

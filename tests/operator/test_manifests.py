@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 from modelport.core.formats import ModelFormat
+from modelport.core.spec import Routing
 from modelport.operator import manifests as m
-from modelport.operator.settings import OperatorSettings, Routing
+from modelport.operator.settings import OperatorSettings
 
 from tests.operator.conftest import SHA, UID, make_model
 
@@ -476,4 +477,4 @@ def test_owner_reference_needs_a_uid() -> None:
     meta = model.metadata.model_copy(update={"uid": None})
     anonymous = model.model_copy(update={"metadata": meta})
     with pytest.raises(ValueError, match="uid"):
-        m.owner_reference(anonymous)
+        anonymous.owner_reference()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from modelport.operator.settings import OperatorSettings, Routing
+from modelport.core.spec import Routing
+from modelport.operator.settings import OperatorSettings
 from pydantic import ValidationError
 
 

@@ -52,6 +52,12 @@ Secrets come from Secrets by reference and never appear in the rendered manifest
   value: {{ include "modelport.modelsNamespace" . | quote }}
 - name: MODELPORT_API_KUBERNETES_INGRESS_HOST
   value: {{ .Values.models.ingress.domain | quote }}
+- name: MODELPORT_API_KUBERNETES_ROUTING
+  value: {{ .Values.models.ingress.routing | quote }}
+- name: MODELPORT_API_KUBERNETES_PATH_PREFIX
+  value: {{ .Values.models.ingress.pathPrefix | quote }}
+- name: MODELPORT_API_KUBERNETES_INGRESS_TLS
+  value: {{ .Values.models.ingress.tls.enabled | quote }}
 - name: MODELPORT_API_FREE__REQUESTS_PER_MINUTE
   value: {{ $api.subscriptions.free.requestsPerMinute | quote }}
 - name: MODELPORT_API_FREE__MODELS_LIMIT

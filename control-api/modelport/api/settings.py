@@ -12,6 +12,7 @@ from typing import Literal
 
 from modelport.core.errors import ModelportError
 from modelport.core.keys import KeyRing, parse_key_ring
+from modelport.core.spec import EndpointRule, Routing
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -81,8 +82,16 @@ class ApiSettings(BaseSettings):
     kubernetes_namespace: str = "modelport-models"
     """Namespace of the MLModel resources and Secrets."""
     kubernetes_ingress_host: str | None = None
-    """Ingress domain of the models: endpoint URLs read ``https://<id>.<namespace>.<domain>``
-    until the operator reports the URL it gave the model (which then wins)."""
+    """Ingress domain of the models: endpoint URLs follow the operator's rule
+    (:class:`modelport.core.spec.EndpointRule`) until the operator reports the URL it gave the
+    model (which then wins). Unset: ``{public_url}/models/<id>``."""
+    kubernetes_routing: Routing = Routing.HOST
+    """The operator's routing: ``host`` (``<id>.<namespace>.<domain>``) or ``path``
+    (``<domain><path_prefix>/<namespace>/<id>``)."""
+    kubernetes_path_prefix: str = "/models"
+    """The operator's path prefix under ``path`` routing."""
+    kubernetes_ingress_tls: bool = True
+    """Whether the operator serves model URLs over HTTPS."""
     runtime_image: str | None = None
     """Runtime image override written into each MLModel (none: the operator's default)."""
     free: SubscriptionLimits = SubscriptionLimits(requests_per_minute=60, models_limit=5)
@@ -129,6 +138,17 @@ class ApiSettings(BaseSettings):
     def limits_for(self, subscription: str) -> SubscriptionLimits:
         """Default limits of a subscription."""
         return self.premium if subscription == "premium" else self.free
+
+    def endpoint_rule(self) -> EndpointRule | None:
+        """The operator's URL rule for models in the cluster; None without an ingress domain."""
+        if not self.kubernetes_ingress_host:
+            return None
+        return EndpointRule(
+            domain=self.kubernetes_ingress_host,
+            routing=self.kubernetes_routing,
+            path_prefix=self.kubernetes_path_prefix,
+            tls=self.kubernetes_ingress_tls,
+        )
 
     def usage_url(self) -> str:
         """The URL runtimes report usage to."""

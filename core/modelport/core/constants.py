@@ -1,4 +1,4 @@
-"""Names shared by every component: API group, labels, annotations, finalizers."""
+"""Names shared by every component: API group, labels, annotations, Secret keys."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ GROUP = "modelport.io"
 VERSION = "v1alpha1"
 KIND = "MLModel"
 PLURAL = "mlmodels"
-SINGULAR = "mlmodel"
-SHORT_NAME = "mlm"
 
 LABEL_MODEL = f"{GROUP}/model"
 LABEL_COMPONENT = f"{GROUP}/component"
@@ -17,7 +15,6 @@ MANAGED_BY = "modelport"
 
 ANNOTATION_MODEL_ID = f"{GROUP}/model-id"
 ANNOTATION_VERSION = f"{GROUP}/version"
-FINALIZER = f"{GROUP}/cleanup"
 
 SECRET_DATA_KEY = "data-key"  # noqa: S105 (a key name, not a secret)
 SECRET_AUTH_KEYS = "auth-keys.json"  # noqa: S105

@@ -8,12 +8,16 @@ saw reads the same as one it defaulted.
 
     model = MLModel.from_manifest(body)      # a dict from the API server
     manifest = model.to_manifest()           # a dict to apply
+
+The one rule for where a model is published (:class:`EndpointRule`, host or path routing) lives
+here too: the operator's Ingress and status URL and the control API's endpoint URL all read it.
 """
 
 from __future__ import annotations
 
 import enum
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Self
 
 from modelport.core.constants import GROUP, VERSION
@@ -258,11 +262,63 @@ class MLModel(_Model):
             body.pop("status", None)
         return body
 
+    def owner_reference(self) -> dict[str, Any]:
+        """The controller owner reference its children carry (the Secret, the operator's objects),
+        so the garbage collector deletes them with the model; needs the uid the API server gave."""
+        if not self.metadata.uid:
+            raise ValueError("an owner reference needs the MLModel's uid")
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "name": self.metadata.name,
+            "uid": self.metadata.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
 
-def parse_name(name: str) -> str:
-    """Check an MLModel name the way the CRD does; returns it unchanged."""
-    if len(name) > MAX_NAME_LENGTH or not re.match(NAME_PATTERN, name):
-        raise ValueError(
-            f"MLModel names are DNS labels of at most {MAX_NAME_LENGTH} characters: {name!r}"
-        )
-    return name
+
+# --- Endpoint URLs ----------------------------------------------------------------------------
+
+
+class Routing(enum.StrEnum):
+    """How model URLs are laid out under the ingress domain."""
+
+    HOST = "host"
+    """``<model>.<namespace>.<domain>/``: a host per model."""
+    PATH = "path"
+    """``<domain><prefix>/<namespace>/<model>``: one shared host."""
+
+
+@dataclass(frozen=True)
+class EndpointRule:
+    """Where a model is published: the one rule behind the operator's Ingress and status URL and
+    the endpoint URL the control API reports before the operator has written one."""
+
+    domain: str
+    routing: Routing = Routing.HOST
+    path_prefix: str = "/models"
+    tls: bool = True
+    """Serve over HTTPS (a model's ``spec.ingress.tls.enabled`` may still turn it off)."""
+
+    def host(self, name: str, namespace: str | None, ingress: Ingress | None = None) -> str:
+        if ingress is not None and ingress.host:
+            return ingress.host
+        if self.routing is Routing.PATH:
+            return self.domain
+        return f"{name}.{namespace}.{self.domain}"
+
+    def path(self, name: str, namespace: str | None, ingress: Ingress | None = None) -> str:
+        if ingress is not None and ingress.path:
+            return ingress.path
+        if self.routing is Routing.PATH:
+            return f"{self.path_prefix.rstrip('/')}/{namespace}/{name}"
+        return "/"
+
+    def secure(self, ingress: Ingress | None = None) -> bool:
+        return self.tls and (ingress is None or ingress.tls.enabled)
+
+    def url(self, name: str, namespace: str | None, ingress: Ingress | None = None) -> str:
+        """The public URL of MLModel `name` in `namespace`, with its ingress overrides."""
+        scheme = "https" if self.secure(ingress) else "http"
+        path = self.path(name, namespace, ingress).rstrip("/")
+        return f"{scheme}://{self.host(name, namespace, ingress)}{path}"

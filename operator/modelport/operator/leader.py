@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modelport.operator.k8s import Conflict, Kube, KubeError
+from modelport.operator.k8s import Kube, KubeConflict, KubeError
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,10 @@ class LeaderElector:
         """Take or renew the Lease; False while another live holder has it."""
         now = datetime.now(UTC)
         try:
-            lease = self.kube.get_sync(LEASE_API, "Lease", self.namespace, self.name)
+            lease = self.kube.sync.get(LEASE_API, "Lease", self.namespace, self.name)
             if lease is None:
                 spec = self._spec(now, acquired=now, transitions=0)
-                self.kube.create_sync(self._lease(spec))
+                self.kube.sync.create(self._lease(spec))
                 return True
             spec = lease.get("spec") or {}
             holder = spec.get("holderIdentity")
@@ -66,11 +66,11 @@ class LeaderElector:
             acquired = _parse(spec.get("acquireTime")) if mine else now
             transitions = int(spec.get("leaseTransitions") or 0) + (0 if mine else 1)
             new = self._spec(now, acquired=acquired or now, transitions=transitions)
-            self.kube.replace_sync(self._lease(new, lease["metadata"]["resourceVersion"]))
+            self.kube.sync.replace(self._lease(new, lease["metadata"]["resourceVersion"]))
             if not mine:
                 log.info("acquired the Lease %s/%s", self.namespace, self.name)
             return True
-        except Conflict:
+        except KubeConflict:
             return False
 
     def _expired(self, spec: dict[str, Any], now: datetime) -> bool:
@@ -90,10 +90,10 @@ class LeaderElector:
     def release(self) -> None:
         """Give the Lease up at a clean shutdown, so that a standby takes over at once."""
         try:
-            lease = self.kube.get_sync(LEASE_API, "Lease", self.namespace, self.name)
+            lease = self.kube.sync.get(LEASE_API, "Lease", self.namespace, self.name)
             if lease and (lease.get("spec") or {}).get("holderIdentity") == self.identity:
                 spec = dict(lease["spec"], holderIdentity=None, leaseDurationSeconds=1)
-                self.kube.replace_sync(self._lease(spec, lease["metadata"]["resourceVersion"]))
+                self.kube.sync.replace(self._lease(spec, lease["metadata"]["resourceVersion"]))
         except KubeError as exc:
             log.warning("could not release the Lease: %s", exc)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from modelport.core import constants as c
 from modelport.core.spec import MLModel
-from modelport.operator.settings import OperatorSettings, Routing
+from modelport.operator.settings import OperatorSettings
 
 #: Pod-template annotation whose change rolls the Deployment when the data key is rotated.
 ANNOTATION_KEY_CHECKSUM = f"{c.GROUP}/key-checksum"
@@ -91,25 +91,12 @@ def common_labels(model: MLModel) -> dict[str, str]:
     }
 
 
-def owner_reference(model: MLModel) -> dict[str, Any]:
-    if not model.metadata.uid:
-        raise ValueError("an owner reference needs the MLModel's uid")
-    return {
-        "apiVersion": model.api_version,
-        "kind": model.kind,
-        "name": model.metadata.name,
-        "uid": model.metadata.uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-
-
 def _metadata(model: MLModel, **extra: Any) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "name": child_name(model.metadata.name),
         "namespace": model.metadata.namespace,
         "labels": common_labels(model),
-        "ownerReferences": [owner_reference(model)],
+        "ownerReferences": [model.owner_reference()],
     }
     meta.update({k: v for k, v in extra.items() if v})
     return meta
@@ -133,33 +120,12 @@ def desired_replicas(model: MLModel) -> int:
     return spec.replicas
 
 
-def ingress_host(model: MLModel, settings: OperatorSettings) -> str:
-    if model.spec.ingress.host:
-        return model.spec.ingress.host
-    if settings.routing is Routing.PATH:
-        return settings.ingress_domain
-    return f"{model.metadata.name}.{model.metadata.namespace}.{settings.ingress_domain}"
-
-
-def ingress_path(model: MLModel, settings: OperatorSettings) -> str:
-    if model.spec.ingress.path:
-        return model.spec.ingress.path
-    if settings.routing is Routing.PATH:
-        return f"{settings.path_prefix}/{model.metadata.namespace}/{model.metadata.name}"
-    return "/"
-
-
-def _tls(model: MLModel, settings: OperatorSettings) -> bool:
-    return settings.ingress_tls and model.spec.ingress.tls.enabled
-
-
 def url(model: MLModel, settings: OperatorSettings) -> str | None:
     """The model's public URL, or None while it has no Ingress."""
     if not (model.spec.active and model.spec.ingress.enabled):
         return None
-    scheme = "https" if _tls(model, settings) else "http"
-    path = ingress_path(model, settings).rstrip("/")
-    return f"{scheme}://{ingress_host(model, settings)}{path}"
+    meta = model.metadata
+    return settings.endpoint_rule().url(meta.name, meta.namespace, model.spec.ingress)
 
 
 # --- ServiceAccount ---------------------------------------------------------------------------
@@ -382,14 +348,16 @@ def service(model: MLModel) -> dict[str, Any]:
 
 
 def ingress(model: MLModel, settings: OperatorSettings) -> dict[str, Any]:
-    host = ingress_host(model, settings)
-    backend = {"service": {"name": child_name(model.metadata.name), "port": {"name": "http"}}}
-    path = {"path": ingress_path(model, settings), "pathType": "Prefix", "backend": backend}
+    rule, overrides = settings.endpoint_rule(), model.spec.ingress
+    name, namespace = model.metadata.name, model.metadata.namespace
+    host = rule.host(name, namespace, overrides)
+    backend = {"service": {"name": child_name(name), "port": {"name": "http"}}}
+    path = {"path": rule.path(name, namespace, overrides), "pathType": "Prefix", "backend": backend}
     spec: dict[str, Any] = {"rules": [{"host": host, "http": {"paths": [path]}}]}
     class_name = model.spec.ingress.class_name or settings.ingress_class
     if class_name:
         spec["ingressClassName"] = class_name
-    if _tls(model, settings):
+    if rule.secure(overrides):
         secret = (
             model.spec.ingress.tls.secret_name
             or settings.ingress_tls_secret

@@ -7,21 +7,13 @@ environment. Mappings and lists are given as JSON, e.g.
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 
 from modelport.core.formats import ModelFormat, spec_for
+from modelport.core.spec import EndpointRule, Routing
 from modelport.core.version import VERSION
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-
-class Routing(enum.StrEnum):
-    HOST = "host"
-    """``https://<model>.<namespace>.<domain>/``"""
-    PATH = "path"
-    """``https://<domain>/<pathPrefix>/<namespace>/<model>/``"""
-
 
 DEFAULT_GPU_TOLERATIONS: list[dict[str, Any]] = [
     {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -132,6 +124,15 @@ class OperatorSettings(BaseSettings):
         if self.routing is Routing.PATH and self.ingress_tls and not self.ingress_tls_secret:
             raise ValueError("path routing with TLS needs ingress_tls_secret (one shared host)")
         return self
+
+    def endpoint_rule(self) -> EndpointRule:
+        """Where models are published: the URL rule the control API shares."""
+        return EndpointRule(
+            domain=self.ingress_domain,
+            routing=self.routing,
+            path_prefix=self.path_prefix,
+            tls=self.ingress_tls,
+        )
 
     def runtime_image(self, fmt: ModelFormat, *, gpu: bool) -> str:
         """The image that serves `fmt`, on a GPU or not."""

@@ -9,17 +9,22 @@ deletes it at once as well). The operator turns the MLModel into pods; a new ver
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from kubernetes.client import Configuration
 from modelport.api.deployers.base import DeploymentSpec, DeploymentState
 from modelport.api.settings import ApiSettings
 from modelport.core import constants as c
 from modelport.core.crypto import encode_data_key
+from modelport.core.kube import KubeClient, KubeNotFound, load_configuration
 from modelport.core.spec import (
+    API_VERSION,
     Artifact,
     Autoscaling,
+    EndpointRule,
     Gpu,
     LifecycleState,
     MLModel,
@@ -34,7 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_FIELD_MANAGER = "modelport-api"
+#: The field manager the control API applies MLModels and Secrets under.
+FIELD_MANAGER = "modelport-api"
 
 
 def _b64(data: bytes) -> str:
@@ -111,39 +117,30 @@ def build_secret(spec: DeploymentSpec, *, namespace: str, owner: dict[str, Any])
 
 
 class KubernetesDeployer:
-    """Creates, patches and deletes MLModels and their Secrets in one namespace."""
+    """Applies and deletes MLModels and their Secrets in one namespace (server-side apply)."""
 
     def __init__(
         self,
         *,
         namespace: str,
-        api_client: Any,
+        configuration: Configuration,
         public_url: str,
-        ingress_domain: str | None = None,
+        endpoints: EndpointRule | None = None,
         runtime_image: str | None = None,
     ) -> None:
-        from kubernetes import client
-
         self.namespace = namespace
-        self.custom: Any = client.CustomObjectsApi(api_client)
-        self.core: Any = client.CoreV1Api(api_client)
+        self.kube = KubeClient(configuration, field_manager=FIELD_MANAGER)
         self.public_url = public_url.rstrip("/")
-        self.ingress_domain = ingress_domain
+        self.endpoints = endpoints
         self.runtime_image = runtime_image
 
     @classmethod
     def from_settings(cls, settings: ApiSettings) -> KubernetesDeployer:
-        from kubernetes import client, config
-
-        try:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-        except config.ConfigException:
-            config.load_kube_config()  # type: ignore[no-untyped-call]
         return cls(
             namespace=settings.kubernetes_namespace,
-            api_client=client.ApiClient(),
+            configuration=load_configuration(),
             public_url=settings.public_url,
-            ingress_domain=settings.kubernetes_ingress_host,
+            endpoints=settings.endpoint_rule(),
             runtime_image=settings.runtime_image,
         )
 
@@ -155,103 +152,44 @@ class KubernetesDeployer:
         """None: models answer through the cluster's ingress, not through the API."""
         return None
 
-    def _args(self) -> tuple[str, str, str, str]:
-        return (c.GROUP, c.VERSION, self.namespace, c.PLURAL)
-
     def endpoint_url(self, model_id: str) -> str:
-        if self.ingress_domain:
-            return f"https://{model_id}.{self.namespace}.{self.ingress_domain}"
+        if self.endpoints is not None:
+            return self.endpoints.url(model_id, self.namespace)
         return f"{self.public_url}/models/{model_id}"
 
     def apply(self, spec: DeploymentSpec) -> None:
-        body = build_mlmodel(spec, namespace=self.namespace, runtime_image=self.runtime_image)
-        current = self._get(spec.model_id)
-        manifest = body.to_manifest()
-        if current is None:
-            created = self.custom.create_namespaced_custom_object(*self._args(), manifest)
-            uid = created["metadata"]["uid"]
-        else:
-            manifest["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-            replaced = self.custom.replace_namespaced_custom_object(
-                *self._args(), spec.model_id, manifest
-            )
-            uid = replaced["metadata"]["uid"]
-        owner = {
-            "apiVersion": f"{c.GROUP}/{c.VERSION}",
-            "kind": c.KIND,
-            "name": spec.model_id,
-            "uid": uid,
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
-        self._put_secret(build_secret(spec, namespace=self.namespace, owner=owner))
-
-    def _put_secret(self, secret: dict[str, Any]) -> None:
-        from kubernetes.client.exceptions import ApiException
-
-        name = secret["metadata"]["name"]
-        try:
-            self.core.create_namespaced_secret(self.namespace, secret)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-            self.core.replace_namespaced_secret(name, self.namespace, secret)
+        model = build_mlmodel(spec, namespace=self.namespace, runtime_image=self.runtime_image)
+        applied = self.kube.apply(model.to_manifest())
+        meta = model.metadata.model_copy(update={"uid": applied["metadata"]["uid"]})
+        owner = model.model_copy(update={"metadata": meta}).owner_reference()
+        self.kube.apply(build_secret(spec, namespace=self.namespace, owner=owner))
 
     def set_auth_keys(self, model_id: str, auth_keys: bytes) -> None:
-        from kubernetes.client.exceptions import ApiException
-
         patch = {"data": {c.SECRET_AUTH_KEYS: _b64(auth_keys)}}
-        try:
-            self.core.patch_namespaced_secret(c.key_secret_name(model_id), self.namespace, patch)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        with contextlib.suppress(KubeNotFound):  # no Secret: nothing deployed to update
+            self.kube.patch("v1", "Secret", self.namespace, c.key_secret_name(model_id), patch)
 
     def remove(self, model_id: str) -> None:
         """Delete the MLModel and, at once, its Secret (the key material)."""
-        _unless_404(self.custom.delete_namespaced_custom_object, *self._args(), model_id)
-        _unless_404(self.core.delete_namespaced_secret, c.key_secret_name(model_id), self.namespace)
-
-    def _get(self, model_id: str) -> dict[str, Any] | None:
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            found: dict[str, Any] = self.custom.get_namespaced_custom_object(
-                *self._args(), model_id
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return found
+        self.kube.delete(API_VERSION, c.KIND, self.namespace, model_id)
+        self.kube.delete("v1", "Secret", self.namespace, c.key_secret_name(model_id))
 
     def state(self, model_id: str) -> DeploymentState:
-        found = self._get(model_id)
+        found = self.kube.get(API_VERSION, c.KIND, self.namespace, model_id)
         return _state(found) if found else DeploymentState(phase="Pending", message="not found")
 
     def states(self, model_ids: list[str]) -> dict[str, DeploymentState]:
-        listing = self.custom.list_namespaced_custom_object(
-            *self._args(), label_selector=f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}"
-        )
+        ours = f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}"
+        listing = self.kube.list_all(API_VERSION, c.KIND, self.namespace, label_selector=ours)
         wanted = set(model_ids)
         return {
             item["metadata"]["name"]: _state(item)
-            for item in listing.get("items", [])
+            for item in listing
             if item["metadata"]["name"] in wanted
         }
 
     def close(self) -> None:
-        self.custom.api_client.close()
-
-
-def _unless_404(call: Callable[..., Any], *args: Any) -> None:
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        call(*args)
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
+        self.kube.close()
 
 
 def _state(obj: dict[str, Any]) -> DeploymentState:
