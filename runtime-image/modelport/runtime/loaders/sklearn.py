@@ -1,5 +1,7 @@
 """scikit-learn estimators and pipelines saved with pickle or joblib (``.pkl``, ``.joblib``).
 
+This includes the scikit-learn API models of XGBoost and LightGBM (``XGBClassifier``,
+``LGBMRegressor``, ...): they unpickle and answer like any estimator, and need their own extra.
 Outputs are named after the estimator's methods: ``predict`` always, ``predict_proba`` where the
 estimator has it. Where the fast path (``modelport.runtime.fastpath``) compiles the estimator into
 an equivalent form, that form answers instead.
@@ -25,6 +27,10 @@ PREDICT = "predict"
 PREDICT_PROBA = "predict_proba"
 
 _TEXT_VECTORIZERS = ("CountVectorizer", "TfidfVectorizer", "HashingVectorizer")
+#: Libraries a pickle may import beyond scikit-learn: top-level module -> (framework, extra).
+_FRAMEWORKS = {"xgboost": ("XGBoost", "xgboost"), "lightgbm": ("LightGBM", "lightgbm")}
+#: Libraries whose estimators predict in float32 (XGBoost's booster computes in float32).
+_FLOAT32_FRAMEWORKS = ("xgboost",)
 
 
 def load(data: bytes, fmt: ModelFormat, *, gate: PickleGate) -> ServedModel:
@@ -32,7 +38,11 @@ def load(data: bytes, fmt: ModelFormat, *, gate: PickleGate) -> ServedModel:
     joblib = require("joblib", framework="scikit-learn", extra="sklearn")
     require("sklearn", framework="scikit-learn", extra="sklearn")
     gate.check(data, fmt)
-    estimator = joblib.load(io.BytesIO(data))
+    try:
+        estimator = joblib.load(io.BytesIO(data))
+    except ModuleNotFoundError as exc:
+        _require_framework_of(exc)
+        raise
     if not callable(getattr(estimator, PREDICT, None)):
         raise ModelLoadError(
             f"the {fmt.value} file holds a {type(estimator).__name__}, which has no predict(): "
@@ -96,6 +106,14 @@ class SklearnModel(ServedModel):
             log.debug("warm-up on a row of zeros failed; the first request warms up instead")
 
 
+def _require_framework_of(exc: ModuleNotFoundError) -> None:
+    """Turn "no module named xgboost" while unpickling into the "install modelport[...]" error."""
+    root = (exc.name or "").partition(".")[0]
+    if root in _FRAMEWORKS:
+        framework, extra = _FRAMEWORKS[root]
+        require(root, framework=framework, extra=extra)
+
+
 def _compile(estimator: Any) -> Any:
     """The fast path's compiled form of the estimator, or None."""
     try:
@@ -149,13 +167,15 @@ def _signature(estimator: Any, *, has_proba: bool, text: bool) -> ModelSignature
     final = _final_step(estimator)
     classes = getattr(final, "classes_", None)
     n_outputs = getattr(final, "n_outputs_", 1)
+    library = type(final).__module__.partition(".")[0]
+    real = "FP32" if library in _FLOAT32_FRAMEWORKS else "FP64"
     if isinstance(classes, np.ndarray) and classes.ndim == 1:
         predict = TensorSpec(PREDICT, datatype_of(classes.dtype), (-1,))
     else:
         shape = (-1,) if n_outputs == 1 else (-1, int(n_outputs))
-        predict = TensorSpec(PREDICT, "FP64", shape)
+        predict = TensorSpec(PREDICT, real, shape)
     outputs = [predict]
     if has_proba:
         n_classes = len(classes) if isinstance(classes, np.ndarray) and classes.ndim == 1 else -1
-        outputs.append(TensorSpec(PREDICT_PROBA, "FP64", (-1, n_classes)))
+        outputs.append(TensorSpec(PREDICT_PROBA, real, (-1, n_classes)))
     return ModelSignature(inputs=inputs, outputs=tuple(outputs))
