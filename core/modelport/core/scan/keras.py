@@ -159,12 +159,7 @@ def _check_hdf5_offsets(
 
 
 def _check_metadata(raw: bytes, where: str, limits: Limits, findings: list[Finding]) -> None:
-    if len(raw) > limits.max_json_bytes:
-        raise LimitExceeded("max_json_bytes", f"{where}: exceeds max_json_bytes")
-    try:
-        doc = json.loads(raw)
-    except ValueError:
-        doc = None
+    doc = _parse_json(raw, where, "metadata", limits)
     if not isinstance(doc, dict) or not isinstance(doc.get("keras_version"), str):
         findings.append(Finding(Code.MALFORMED, where, "not a JSON object with a keras_version"))
 
@@ -243,13 +238,23 @@ def _check_dataset(ds: Any, where: str, findings: list[Finding]) -> None:
             findings.append(Finding(Code.HDF5_LINK, where, f"unknown HDF5 filter {fid}"))
 
 
+_NOT_JSON = object()
+
+
+def _parse_json(raw: bytes, where: str, what: str, limits: Limits) -> Any:
+    """The parsed document, or ``_NOT_JSON``; text over ``max_json_bytes`` is not parsed."""
+    if len(raw) > limits.max_json_bytes:
+        raise LimitExceeded("max_json_bytes", f"{where}: {what} exceeds max_json_bytes")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return _NOT_JSON
+
+
 def check_config(raw: bytes, where: str, limits: Limits, findings: list[Finding]) -> None:
     """Walk a Keras config JSON to any depth."""
-    if len(raw) > limits.max_json_bytes:
-        raise LimitExceeded("max_json_bytes", f"{where}: config exceeds max_json_bytes")
-    try:
-        doc = json.loads(raw)
-    except ValueError:
+    doc = _parse_json(raw, where, "config", limits)
+    if doc is _NOT_JSON:
         findings.append(Finding(Code.MALFORMED, where, "config is not JSON"))
         return
     known = names()
