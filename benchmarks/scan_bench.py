@@ -175,6 +175,10 @@ def _keras_files(folder: Path) -> list[tuple[str, Path]]:
         path = folder / f"{tag.replace(' ', '_')}.h5"
         model.save(path)
         out.append((f"{tag} Sequential (.h5)", path))
+        if k is keras:
+            path = path.with_suffix(".keras")
+            model.save(path)
+            out.append((f"{tag} Sequential (.keras)", path))
     return out
 
 

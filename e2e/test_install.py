@@ -412,7 +412,7 @@ def test_every_format_becomes_a_ready_endpoint(
     stack: Stack, user: User, model_files: dict[str, ModelFile]
 ) -> None:
     files = _one_per_format(model_files, stack.workdir)
-    assert sorted(files) == ["h5", "joblib", "onnx", "pkl", "pt", "pth"]
+    assert sorted(files) == ["h5", "joblib", "keras", "onnx", "pkl", "pt", "pth"]
     uploaded = {fmt: upload(stack, user, path, f"e2e {fmt}") for fmt, path in files.items()}
 
     for fmt, response in uploaded.items():

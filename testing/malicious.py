@@ -603,6 +603,44 @@ def _keras_training_loss(cmd: str) -> bytes:
     return _h5(_seq([_dense()]), training={"loss": "my_package.evil_loss"})
 
 
+def _keras_archive(config: dict[str, Any], *extra: tuple[str, bytes]) -> bytes:
+    """A ``.keras`` archive as Keras 3 writes it (stored members, metadata first)."""
+    import h5py
+
+    weights = io.BytesIO()
+    with h5py.File(weights, "w") as f:
+        f.create_group("layers")
+        f.create_group("vars")
+    metadata = {"keras_version": "3.15.1", "date_saved": "2026-11-30@12:00:00"}
+    return _zip([("metadata.json", json.dumps(metadata).encode()),
+                 ("config.json", json.dumps(config).encode()),
+                 ("model.weights.h5", weights.getvalue()), *extra])  # fmt: skip
+
+
+def _keras_archive_lambda(cmd: str) -> bytes:
+    return _keras_archive(_seq([_dense(), _lambda(cmd)]))
+
+
+def _keras_archive_custom(cmd: str) -> bytes:
+    layer = {"module": "evil_pkg.layers", "class_name": "Shell", "registered_name": "evil>Shell",
+             "config": {"command": cmd}}  # fmt: skip
+    return _keras_archive(_seq([_dense(), layer]))
+
+
+def _keras_archive_module(cmd: str) -> bytes:
+    return _keras_archive(
+        _seq([{"module": "subprocess", "class_name": "Popen", "config": {"args": cmd}}])
+    )
+
+
+def _keras_archive_extra_member(cmd: str) -> bytes:
+    return _keras_archive(_seq([_dense()]), ("assets/vocabulary.pkl", system(cmd)))
+
+
+def _keras_archive_torch(cmd: str) -> bytes:
+    return _torch_zip_payload(cmd)
+
+
 # -- onnx -----------------------------------------------------------------------------------------
 
 
@@ -941,6 +979,35 @@ CASES: list[Case] = [
         _keras_training_loss,
         "keras_custom_object",
         "custom loss in training_config",
+    ),
+    Case("keras-archive-lambda", "m.keras", _keras_archive_lambda, "keras_lambda", "Lambda"),
+    Case(
+        "keras-archive-custom",
+        "m.keras",
+        _keras_archive_custom,
+        "keras_custom_object",
+        "custom layer from another package",
+    ),
+    Case(
+        "keras-archive-module",
+        "m.keras",
+        _keras_archive_module,
+        "keras_custom_object",
+        "module subprocess.Popen",
+    ),
+    Case(
+        "keras-archive-extra-member",
+        "m.keras",
+        _keras_archive_extra_member,
+        "unexpected_member",
+        "pickle as an extra member",
+    ),
+    Case(
+        "keras-archive-torch",
+        "m.keras",
+        _keras_archive_torch,
+        "format_mismatch",
+        "torch archive named .keras",
     ),
     Case(
         "onnx-external",

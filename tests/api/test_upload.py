@@ -12,6 +12,8 @@ import pytest
 from modelport.api.deployers.base import DeploymentSpec, NoDeployer
 from modelport.core.crypto import WrappedKey, decrypt_stream
 
+from testing.malicious import CASES
+from testing.models import ModelFile
 from testing.payloads import malicious_pickle, onnx_add_one, torch_state_dict
 from tests.api.conftest import LiveApi, MakeApi, count_rows, spool_entries
 
@@ -94,6 +96,36 @@ def test_torch_state_dict_is_refused_with_export_advice(api: LiveApi) -> None:
     assert "state_dict" in err["message"]
     assert "torch.jit" in err["message"]
     assert api.objects() == []
+
+
+def test_a_keras_archive_is_accepted_and_its_attacks_refused(
+    api: LiveApi, keras_model_files: dict[str, ModelFile]
+) -> None:
+    user = api.user()
+    saved = keras_model_files["keras3_keras"].path.read_bytes()
+    r = api.upload(user, saved, filename="model.keras", name="keras archive")
+    assert r.status_code == 201, r.text
+    meta = api.client.get(f"/api/v1/models/{r.json()['modelId']}", headers=user.headers).json()
+    assert meta["fileFormat"] == "keras"
+    stored = api.objects()
+
+    refusals = {
+        "keras-archive-lambda": ("unsafe_model", "keras_lambda"),
+        "keras-archive-extra-member": ("unsafe_model", "unexpected_member"),
+        "keras-archive-torch": ("format_mismatch", None),
+    }
+    for case in (c for c in CASES if c.name in refusals):
+        code, finding = refusals[case.name]
+        r = api.upload(user, case.build("true"), filename=case.filename)
+        assert r.status_code == 400, r.text
+        err = r.json()["error"]
+        assert err["code"] == code, err
+        if finding is not None:
+            assert finding in {f["code"] for f in err["details"]}
+    assert api.objects() == stored
+    r = api.upload(user, saved, filename="model.pt")
+    assert r.status_code == 400
+    assert "its content is keras" in r.json()["error"]["message"]
 
 
 def test_too_large_upload_answers_413_with_the_limit(make_api: MakeApi) -> None:

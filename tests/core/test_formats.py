@@ -90,3 +90,45 @@ def test_name_and_content_must_agree() -> None:
     assert info.value.details == {"claimed": "onnx", "detected": "pickle"}
     with pytest.raises(FormatMismatch):
         resolve_format("m.pt", b"plain text")
+
+
+def _keras_archive(first: str = "metadata.json") -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name in (first, *(n for n in ("metadata.json", "config.json") if n != first)):
+            z.writestr(name, b"{}")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("first", ["metadata.json", "config.json", "model.weights.h5"])
+def test_a_keras_archive_is_told_from_a_torch_zip_by_its_members(first: str) -> None:
+    found = sniff(_keras_archive(first))
+    assert (found.container, found.family, found.format) == (
+        Container.ZIP,
+        Family.KERAS,
+        ModelFormat.KERAS,
+    )
+    assert first in found.detail
+    assert sniff(_zip()).family is Family.TORCH
+    # A top-level member of another name is no Keras archive.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("data.pkl", b"")
+    assert sniff(buf.getvalue()).family is Family.TORCH
+
+
+def test_keras_archive_names_and_contents_must_agree() -> None:
+    fmt, found = resolve_format("m.keras", _keras_archive())
+    assert (fmt, found.family) == (ModelFormat.KERAS, Family.KERAS)
+    cases = [
+        ("m.keras", _zip(), "torch"),
+        ("m.pt", _keras_archive(), "keras"),
+        ("m.h5", _keras_archive(), "keras"),
+        ("m.keras", b"\x89HDF\r\n\x1a\n" + b"\x00" * 8, "hdf5"),
+    ]
+    for name, content, detected in cases:
+        with pytest.raises(FormatMismatch) as info:
+            resolve_format(name, content)
+        assert info.value.details == {"claimed": name.split(".")[1], "detected": detected}
+        assert f"named as {name.split('.')[1]}" in info.value.message
+        assert f"its content is {detected}" in info.value.message

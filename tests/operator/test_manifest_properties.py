@@ -18,7 +18,7 @@ SETTINGS = OperatorSettings(_env_prefix="MODELPORT_OPERATOR_TEST_UNUSED_")  # ty
 def specs(draw: st.DrawFn) -> dict[str, Any]:
     low = draw(st.integers(0, 5))
     return {
-        "format": draw(st.sampled_from(["pkl", "joblib", "h5", "onnx", "pt", "pth"])),
+        "format": draw(st.sampled_from(["pkl", "joblib", "h5", "keras", "onnx", "pt", "pth"])),
         "gpu": {"count": draw(st.integers(0, 8))},
         "replicas": draw(st.integers(0, 10)),
         "autoscaling": {

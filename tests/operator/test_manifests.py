@@ -225,6 +225,7 @@ def test_cpu_model_has_no_gpu_placement(settings: OperatorSettings) -> None:
         ("pkl", False, "ghcr.io/modelport/runtime-sklearn:0.1.0"),
         ("joblib", True, "ghcr.io/modelport/runtime-sklearn:0.1.0"),
         ("h5", True, "ghcr.io/modelport/runtime-keras-gpu:0.1.0"),
+        ("keras", False, "ghcr.io/modelport/runtime-keras:0.1.0"),
         ("onnx", False, "ghcr.io/modelport/runtime-onnx:0.1.0"),
         ("pth", False, "ghcr.io/modelport/runtime-torch:0.1.0"),
     ],

@@ -34,6 +34,7 @@ SERVABLE = [
     ("torch", "torchscript_pth"),
     ("torch", "torch_export_pt"),
     ("keras", "keras3_h5"),
+    ("keras", "keras3_keras"),
     ("keras", "tf_keras_h5"),
 ]
 

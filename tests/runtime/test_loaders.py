@@ -174,3 +174,44 @@ async def test_several_inputs_by_name_through_v2_and_v1(tmp_path: Path):
         assert {"input": "a", "error": "missing input"} in missing.json()["error"]["details"][
             "errors"
         ]
+
+
+@pytest.mark.parametrize("memory_short", [False, True], ids=["in-memory", "memory-short"])
+def test_a_keras_archive_loads_from_memory_and_writes_nothing(
+    keras_model_files, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memory_short: bool
+):
+    """Keras extracts to disk when it judges memory short or finds assets: from bytes it never
+    gets the chance, and the gate sees the archive first."""
+    import tempfile
+
+    from keras.src.saving import saving_lib
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    monkeypatch.chdir(scratch)
+    if memory_short:
+        monkeypatch.setattr(saving_lib, "is_memory_sufficient", lambda model: False)
+    mf = keras_model_files["keras3_keras"]
+    gate = RecordingGate()
+    model = load_model(mf.path.read_bytes(), ModelFormat.KERAS, gate=gate)
+    assert gate.seen == [(mf.path.stat().st_size, ModelFormat.KERAS)]
+    assert list(scratch.iterdir()) == []
+    got = model.predict({"features": mf.sample_input}, ["probabilities"])["probabilities"]
+    np.testing.assert_allclose(got, mf.expected_output, rtol=1e-5, atol=1e-6)
+    assert model.keras_version.startswith("3.")  # type: ignore[attr-defined]
+    with pytest.raises(PermissionError):
+        load_model(mf.path.read_bytes(), ModelFormat.KERAS, gate=RefusingGate())
+
+
+def test_a_keras_archive_with_a_lambda_is_refused_before_keras_sees_it(tmp_path: Path):
+    from testing.malicious import CASES
+
+    marker = tmp_path / "pwned"
+    case = next(c for c in CASES if c.name == "keras-archive-lambda")
+    evil = tmp_path / "evil.keras"
+    evil.write_bytes(case.build(f"touch {marker}"))
+    settings = settings_for(encrypt_file(evil, tmp_path, "keras"))
+    with pytest.raises(ModelportError, match="Lambda"):
+        load_served_model(settings, RuntimeMetrics("m"))
+    assert not marker.exists()

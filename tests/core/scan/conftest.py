@@ -71,6 +71,9 @@ def keras_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             seq.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
             files[f"{tag}_sequential"] = folder / f"{tag}_sequential.h5"
             seq.save(files[f"{tag}_sequential"])
+            if k is keras:
+                files[f"{tag}_sequential_keras"] = folder / f"{tag}_sequential.keras"
+                seq.save(files[f"{tag}_sequential_keras"])
             inp = k.layers.Input((8,))
             x = k.layers.BatchNormalization()(k.layers.Dense(4)(inp))
             out = k.layers.Dense(2, activation="softmax")(k.layers.Concatenate()([x, inp]))
@@ -78,6 +81,9 @@ def keras_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             func.compile(optimizer=k.optimizers.SGD(), loss="categorical_crossentropy")
             files[f"{tag}_functional"] = folder / f"{tag}_functional.h5"
             func.save(files[f"{tag}_functional"])
+            if k is keras:
+                files[f"{tag}_functional_keras"] = folder / f"{tag}_functional.keras"
+                func.save(files[f"{tag}_functional_keras"])
     return files
 
 

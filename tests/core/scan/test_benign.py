@@ -92,6 +92,14 @@ def test_keras_h5_files_are_safe(keras_files: dict[str, Path], name: str) -> Non
     _assert_safe(scan(keras_files[name]))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["keras3_sequential_keras", "keras3_functional_keras"])
+def test_keras_archives_are_safe(keras_files: dict[str, Path], name: str) -> None:
+    verdict = scan(keras_files[name])
+    _assert_safe(verdict)
+    assert (verdict.format, verdict.container) == ("keras", "zip")
+
+
 @pytest.mark.parametrize("name", ["logistic", "forest", "pipeline"])
 def test_skl2onnx_models_are_safe(onnx_files: dict[str, Path], name: str) -> None:
     _assert_safe(scan(onnx_files[name]))

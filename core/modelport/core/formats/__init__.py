@@ -8,10 +8,11 @@ format is one module here (its ``SPEC``, listed in ``_SNIFF_ORDER``, and its ``M
 member in ``spec.py``) plus one loader in ``modelport.runtime.loaders``;
 ``tests/core/test_format_registry.py`` then asks for a tiny model of it in ``testing/models.py``.
 
-Six upload formats fall into four families. ``pkl`` and ``joblib`` are both pickle streams
+Seven upload formats fall into five families. ``pkl`` and ``joblib`` are both pickle streams
 (joblib's possibly compressed), ``pt`` and ``pth`` are both PyTorch files (a zip archive or a legacy
-pickle stream), ``h5`` is HDF5, ``onnx`` is a protobuf ``ModelProto``. A file whose name and content
-name different families is refused with both in the message.
+pickle stream), ``h5`` is HDF5, ``keras`` is Keras 3's zip (told from a torch zip by its members),
+``onnx`` is a protobuf ``ModelProto``. A file whose name and content name different families is
+refused with both in the message.
 """
 
 from __future__ import annotations
@@ -53,9 +54,9 @@ __all__ = [
 
 #: Also the order :func:`sniff` asks the families in: a signature before a looser one that the
 #: same bytes could match too (a legacy torch.save stream is a pickle as well; a zlib header can
-#: start with a pickle opcode).
+#: start with a pickle opcode; a Keras archive is a zip that torch's recogniser takes too).
 _SNIFF_ORDER: tuple[FormatSpec, ...] = (
-    keras.SPEC, torch.SPEC, joblib.SPEC, onnx.SPEC, pickle.SPEC,
+    keras.SPEC, keras.ARCHIVE_SPEC, torch.SPEC, joblib.SPEC, onnx.SPEC, pickle.SPEC,
 )  # fmt: skip
 _BY_FORMAT: dict[ModelFormat, FormatSpec] = {f: s for s in _SNIFF_ORDER for f in s.formats}
 _LISTED: tuple[FormatSpec, ...] = tuple(

@@ -20,6 +20,7 @@ class ModelFormat(enum.StrEnum):
     PKL = "pkl"
     JOBLIB = "joblib"
     H5 = "h5"
+    KERAS = "keras"
     ONNX = "onnx"
     PT = "pt"
     PTH = "pth"
@@ -36,6 +37,8 @@ class Family(enum.StrEnum):
 
     PICKLE = "pickle"
     HDF5 = "hdf5"
+    #: Keras 3's native ``.keras`` zip; a family apart from HDF5 because the bytes differ.
+    KERAS = "keras"
     ONNX = "onnx"
     TORCH = "torch"
 

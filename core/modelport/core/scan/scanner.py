@@ -16,14 +16,16 @@ from typing import IO, Any
 from modelport.core.formats import (
     SNIFF_BYTES,
     Container,
+    Family,
     ModelFormat,
+    Sniffed,
     extension,
     format_for,
     sniff,
     spec_for,
 )
 from modelport.core.formats.joblib import COMPRESSED
-from modelport.core.formats.keras import HDF5_SIGNATURE
+from modelport.core.formats.keras import HDF5_OFFSETS, HDF5_SIGNATURE
 from modelport.core.scan.limits import Deadline, LimitExceeded, Limits
 from modelport.core.scan.verdict import Code, Finding, Verdict, outcome_of
 
@@ -170,7 +172,7 @@ def _scan_bytes(
     if found.family is not fmt.family:
         msg = f"named as {fmt.value} but the content is {found.family.value} ({found.detail})"
         return [Finding(Code.FORMAT_MISMATCH, location, msg)], fmt, container
-    polyglot = _polyglot(data, found.container)
+    polyglot = _polyglot(data, found)
     if polyglot:
         return [Finding(Code.POLYGLOT, location, polyglot)], fmt, container
     try:
@@ -203,11 +205,13 @@ def _wrapper(
     return None
 
 
-def _polyglot(data: memoryview, container: Container) -> str | None:
-    if container is not Container.ZIP and _has_zip_directory(data):
+def _polyglot(data: memoryview, found: Sniffed) -> str | None:
+    if found.container is not Container.ZIP and _has_zip_directory(data):
         return "ends with a zip directory: the file reads as two formats"
-    if container is not Container.HDF5:
-        for offset in (512, 1024, 2048, 4096):
+    # A Keras archive's weights are an HDF5 file stored as is, which may begin at one of these
+    # offsets: its scanner allows that one and refuses the others.
+    if found.container is not Container.HDF5 and found.family is not Family.KERAS:
+        for offset in HDF5_OFFSETS:
             if bytes(data[offset : offset + 8]) == HDF5_SIGNATURE:
                 return f"HDF5 signature at offset {offset}: the file reads as two formats"
     return None

@@ -1,15 +1,25 @@
-"""Keras models saved as HDF5 (``.h5``), by Keras 3 or by tf.keras 2.x.
+"""Keras models: HDF5 (``.h5``, by Keras 3 or by tf.keras 2.x) and Keras 3 archives (``.keras``).
 
-The file's own ``keras_version`` attribute picks the loader: ``2.x`` files go to ``tf_keras`` (the
-tf.keras 2 line), others to Keras 3. The bytes are opened with h5py's in-memory driver, so the
-plaintext never lands on disk.
+``.h5``: the file's own ``keras_version`` attribute picks the loader: ``2.x`` files go to
+``tf_keras`` (the tf.keras 2 line), others to Keras 3. The bytes are opened with h5py's in-memory
+driver, so the plaintext never lands on disk.
+
+``.keras``: Keras 3's archive reader is given the bytes as a ``BytesIO``, never a path. It reads
+``config.json`` into memory and ``model.weights.h5`` either into a second in-memory buffer or,
+when Keras judges memory short, straight from the archive: its only on-disk route (extracting
+the weights next to the archive file) needs a file name, which a ``BytesIO`` has not, and Keras
+falls back to reading in memory. Assets, which Keras would extract under ``TMPDIR``, are refused
+by the scanner before loading, so nothing of the model is written anywhere (in a runtime pod
+``TMPDIR`` is a memory-backed ``/tmp`` in any case).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
+import zipfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +36,8 @@ def load(data: bytes, fmt: ModelFormat, *, gate: PickleGate) -> ServedModel:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     h5py = require("h5py", framework="h5py", extra="keras")
     gate.check(data, fmt)
+    if fmt is ModelFormat.KERAS:
+        return _load_archive(data)
     with h5py.File(io.BytesIO(data), "r") as h5:
         version = _attr(h5, "keras_version")
         if "model_config" not in h5.attrs:
@@ -35,6 +47,16 @@ def load(data: bytes, fmt: ModelFormat, *, gate: PickleGate) -> ServedModel:
             )
         model = _load_tf_keras(h5) if version.startswith("2.") else _load_keras3(h5)
     return KerasModel(model, keras_version=version or "unknown")
+
+
+def _load_archive(data: bytes) -> KerasModel:
+    require("keras", framework="Keras", extra="keras")
+    from keras.src.saving import saving_lib
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        metadata = json.loads(archive.read("metadata.json"))
+    model = saving_lib.load_model(io.BytesIO(data), compile=False, safe_mode=True)
+    return KerasModel(model, keras_version=str(metadata.get("keras_version", "unknown")))
 
 
 def _attr(h5: Any, name: str) -> str:
