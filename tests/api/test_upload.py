@@ -12,7 +12,7 @@ import pytest
 from modelport.api.deployers.base import DeploymentSpec, NoDeployer
 from modelport.core.crypto import WrappedKey, decrypt_stream
 
-from testing.payloads import malicious_pickle, onnx_add_one, torch_state_dict
+from testing.payloads import malicious_pickle, onnx_add_one, torch_export_pt2, torch_state_dict
 from tests.api.conftest import LiveApi, MakeApi, count_rows, spool_entries
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
@@ -94,6 +94,24 @@ def test_torch_state_dict_is_refused_with_export_advice(api: LiveApi) -> None:
     assert "state_dict" in err["message"]
     assert "torch.jit" in err["message"]
     assert api.objects() == []
+
+
+def test_torch_export_pt2_is_accepted_and_torchscript_pt2_refused(api: LiveApi) -> None:
+    user = api.user()
+    r = api.upload(user, torch_export_pt2(), filename="program.pt2")
+    assert r.status_code == 201, r.text
+    meta = api.client.get(f"/api/v1/models/{r.json()['modelId']}", headers=user.headers).json()
+    assert meta["fileFormat"] == "pt2"
+
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 1)), buf)
+    r = api.upload(user, buf.getvalue(), filename="script.pt2")
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "pt2_not_export_program"
 
 
 def test_too_large_upload_answers_413_with_the_limit(make_api: MakeApi) -> None:
