@@ -13,6 +13,7 @@ import io
 import json
 import lzma
 import pickle
+import re
 import struct
 import tarfile
 import zipfile
@@ -459,22 +460,46 @@ def _read_members(raw: bytes) -> list[tuple[str, bytes]]:
         return [(i.filename, z.read(i)) for i in z.infolist()]
 
 
-def _torchscript_code(cmd: str) -> bytes:
-    import torch
+def _export_file_op(op: str) -> Callable[[str], bytes]:
+    """A real torch.export archive whose graph's relu is swapped for an ATen op that reads a
+    file (``torch.export.load`` rebuilds the graph and the op runs on the first request)."""
 
-    class Tiny(torch.nn.Module):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return x + 1
+    def build(cmd: str) -> bytes:
+        import torch
 
-    buf = io.BytesIO()
-    torch.jit.save(torch.jit.script(Tiny()), buf)
-    members = []
-    for name, data in _read_members(buf.getvalue()):
-        if name.endswith(".py") and b"def forward" in data:
-            data = data.replace(b"return torch.add(x, 1)", b"return torch.ops.shell.run(x)")
-            data = data.replace(b"_0 = torch.add(x, 1)", b"_0 = torch.ops.shell.run(x)")
-        members.append((name, data))
-    return _zip(members)
+        class Tiny(torch.nn.Module):
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return torch.relu(x)
+
+        buf = io.BytesIO()
+        torch.export.save(torch.export.export(Tiny(), (torch.zeros(2),)), buf)
+        swapped = f"torch.ops.aten.{op}.default".encode()
+        return _zip([(n, d.replace(b"torch.ops.aten.relu.default", swapped))
+                     for n, d in _read_members(buf.getvalue())])  # fmt: skip
+
+    return build
+
+
+def _torchscript_call(call: str) -> Callable[[str], bytes]:
+    """A real TorchScript archive whose forward's ``torch.add(x, 1)`` is swapped for ``call``."""
+
+    def build(cmd: str) -> bytes:
+        import torch
+
+        class Tiny(torch.nn.Module):
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return x + 1
+
+        buf = io.BytesIO()
+        torch.jit.save(torch.jit.script(Tiny()), buf)
+        members = []
+        for name, data in _read_members(buf.getvalue()):
+            if name.endswith(".py") and b"def forward" in data:
+                data = re.sub(rb"torch\.add\(x, 1\)", call.encode(), data)
+            members.append((name, data))
+        return _zip(members)
+
+    return build
 
 
 def _export_target(cmd: str) -> bytes:
@@ -912,11 +937,39 @@ CASES: list[Case] = [
     Case(
         "torchscript-custom-op",
         "m.pt",
-        _torchscript_code,
+        _torchscript_call("torch.ops.shell.run(x)"),
         "torchscript_call",
         "TorchScript call into a custom op namespace",
     ),
     Case("export-target", "m.pt", _export_target, "export_target", "export graph calls exec"),
+    Case(
+        "export-from-file",
+        "m.pt2",
+        _export_file_op("from_file"),
+        "export_target",
+        "export graph calls aten.from_file",
+    ),
+    Case(
+        "export-load-from-file",
+        "m.pt2",
+        _export_file_op("_load_from_file"),
+        "export_target",
+        "export graph calls aten._load_from_file",
+    ),
+    Case(
+        "torchscript-from-file",
+        "m.pt",
+        _torchscript_call('torch.from_file("/etc/passwd", False, 4)'),
+        "torchscript_call",
+        "TorchScript calls torch.from_file",
+    ),
+    Case(
+        "torchscript-load-from-file",
+        "m.pt",
+        _torchscript_call('torch.ops.aten._load_from_file("/etc/passwd")'),
+        "torchscript_call",
+        "TorchScript calls aten._load_from_file",
+    ),
     Case("tar-wrapper", "m.pkl", _tar, "wrapper_archive", "tar around a pickle"),
     Case("7z-wrapper", "m.pkl", _sevenzip, "wrapper_archive", "7z around a pickle"),
     Case("gzip-pt", "m.pt", _gzip_pt, "wrapper_archive", "gzip around a torch zip"),

@@ -56,3 +56,13 @@ def sklearn_pickle() -> bytes:
 
     model = LinearRegression().fit([[0.0, 0.0], [1.0, 1.0], [2.0, 1.0]], [0.0, 1.0, 2.0])
     return pickle.dumps(model, protocol=4)
+
+
+def torch_export_pt2() -> bytes:
+    """A tiny torch.export program as torch.export.save writes it (``.pt2``)."""
+    import torch
+
+    buf = io.BytesIO()
+    module = torch.nn.Linear(2, 1)
+    torch.export.save(torch.export.export(module, (torch.zeros(1, 2),)), buf)
+    return buf.getvalue()

@@ -14,7 +14,7 @@ from modelport.core.crypto import WrappedKey, decrypt_stream
 
 from testing.malicious import CASES
 from testing.models import ModelFile
-from testing.payloads import malicious_pickle, onnx_add_one, torch_state_dict
+from testing.payloads import malicious_pickle, onnx_add_one, torch_export_pt2, torch_state_dict
 from tests.api.conftest import LiveApi, MakeApi, count_rows, spool_entries
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
@@ -126,6 +126,24 @@ def test_a_keras_archive_is_accepted_and_its_attacks_refused(
     r = api.upload(user, saved, filename="model.pt")
     assert r.status_code == 400
     assert "its content is keras" in r.json()["error"]["message"]
+
+
+def test_torch_export_pt2_is_accepted_and_torchscript_pt2_refused(api: LiveApi) -> None:
+    user = api.user()
+    r = api.upload(user, torch_export_pt2(), filename="program.pt2")
+    assert r.status_code == 201, r.text
+    meta = api.client.get(f"/api/v1/models/{r.json()['modelId']}", headers=user.headers).json()
+    assert meta["fileFormat"] == "pt2"
+
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 1)), buf)
+    r = api.upload(user, buf.getvalue(), filename="script.pt2")
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "pt2_not_export_program"
 
 
 def test_too_large_upload_answers_413_with_the_limit(make_api: MakeApi) -> None:

@@ -33,6 +33,7 @@ SERVABLE = [
     ("torch", "torchscript_pt"),
     ("torch", "torchscript_pth"),
     ("torch", "torch_export_pt"),
+    ("torch", "torch_export_pt2"),
     ("keras", "keras3_h5"),
     ("keras", "keras3_keras"),
     ("keras", "tf_keras_h5"),

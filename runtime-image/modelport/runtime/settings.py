@@ -33,7 +33,7 @@ class RuntimeSettings(BaseSettings):
     """``s3://bucket/key`` or ``file:///abs/path`` of the stored (encrypted) artifact."""
 
     format: ModelFormat
-    """``pkl``, ``joblib``, ``h5``, ``keras``, ``onnx``, ``pt`` or ``pth``."""
+    """``pkl``, ``joblib``, ``h5``, ``keras``, ``onnx``, ``pt``, ``pth`` or ``pt2``."""
 
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
     """Hex sha256 of the plaintext model file, verified after decryption and before loading."""

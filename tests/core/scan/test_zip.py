@@ -6,6 +6,7 @@ import io
 import pickle
 import struct
 import zipfile
+from typing import Any
 
 import pytest
 from modelport.core.scan import Limits, scan
@@ -104,3 +105,70 @@ def test_member_count_limit_is_undecidable() -> None:
 def test_torch_archive_without_data_pkl_is_refused() -> None:
     verdict = scan(_zip([("archive/version", b"3\n")]), expected_format="pt")
     assert [f.code.value for f in verdict.findings] == ["unexpected_member"]
+
+
+def _with_descriptors(members: list[tuple[str, bytes]]) -> bytes:
+    """Python's zipfile writes a data descriptor (flag bit 3) when it writes to a stream."""
+
+    class Stream(io.RawIOBase):
+        def __init__(self) -> None:
+            self.out = bytearray()
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b: Any) -> int:
+            self.out += b
+            return len(b)
+
+    stream = Stream()
+    with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members:
+            with z.open(name, "w") as f:
+                f.write(data)
+    return bytes(stream.out)
+
+
+def test_descriptor_values_no_loader_reads_are_not_compared() -> None:
+    """Some torch releases write a data descriptor whose CRC disagrees with the directory; torch
+    and Python's zipfile never read it, so neither does the scanner."""
+    raw = bytearray(_with_descriptors(GOOD))
+    first = raw.index(b"PK\x07\x08")
+    raw[first + 4 : first + 16] = b"\xff" * 12  # CRC and both sizes
+    assert _read(bytes(raw)) == [d for _, d in GOOD]
+    with zipfile.ZipFile(io.BytesIO(bytes(raw))) as z:
+        assert [z.read(n) for n in z.namelist()] == [d for _, d in GOOD]
+
+
+def test_bytes_beyond_one_descriptor_are_refused() -> None:
+    raw = _with_descriptors(GOOD)
+    second = raw.index(b"PK\x03\x04", 4)
+    padded = bytearray(raw[:second] + b"\x00" * 4 + raw[second:])
+    cd = padded.index(b"PK\x01\x02")
+    cd2 = padded.index(b"PK\x01\x02", cd + 4)
+    struct.pack_into("<I", padded, cd2 + 42, second + 4)
+    eocd = padded.rindex(b"PK\x05\x06")
+    struct.pack_into("<I", padded, eocd + 16, cd)
+    assert "not one data descriptor" in _violation(bytes(padded))
+
+
+def test_overlapping_members_are_refused() -> None:
+    raw = bytearray(_zip(GOOD))
+    cd = raw.index(b"PK\x01\x02")
+    size = struct.unpack_from("<I", raw, cd + 20)[0]
+    for off in (20, 24):  # the first member's sizes in the directory, into the second member
+        struct.pack_into("<I", raw, cd + off, size + 8)
+    assert _violation(bytes(raw))
+
+
+def test_archive_written_without_crcs_reads_as_torch_reads_it() -> None:
+    """torch.serialization.set_crc32_options(False) records CRC 0 for every member."""
+    torch = pytest.importorskip("torch")
+    buf = io.BytesIO()
+    torch.serialization.set_crc32_options(False)
+    try:
+        torch.save({"w": torch.arange(4.0)}, buf)
+    finally:
+        torch.serialization.set_crc32_options(True)
+    assert scan(buf.getvalue(), expected_format="pt").safe
+    assert torch.load(io.BytesIO(buf.getvalue()))["w"].tolist() == [0.0, 1.0, 2.0, 3.0]

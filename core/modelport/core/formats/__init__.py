@@ -87,7 +87,7 @@ def format_for(ext: str) -> ModelFormat | None:
 
 def ensure_servable(path: Path, fmt: ModelFormat) -> None:
     """Raise :class:`NotServable` for a scanned file the runtime cannot serve."""
-    spec_for(fmt).ensure_servable(path)
+    spec_for(fmt).ensure_servable(path, fmt)
 
 
 def sniff(head: bytes) -> Sniffed:

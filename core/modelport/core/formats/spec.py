@@ -24,6 +24,7 @@ class ModelFormat(enum.StrEnum):
     ONNX = "onnx"
     PT = "pt"
     PTH = "pth"
+    PT2 = "pt2"
 
     @property
     def family(self) -> Family:
@@ -78,7 +79,7 @@ class NotServable(BadInput):
     code = "state_dict_not_servable"
 
 
-def always_servable(path: Path) -> None:
+def always_servable(path: Path, fmt: ModelFormat) -> None:
     """Every file of the family that passes the scanner can be served."""
 
 
@@ -104,8 +105,9 @@ class FormatSpec:
     #: Whether a GPU build of that image exists (``<image>-gpu``); without one the CPU image
     #: serves it on GPU nodes too.
     gpu_image: bool = False
-    #: Raises :class:`NotServable` for a file that passed the scanner but cannot be served.
-    ensure_servable: Callable[[Path], None] = always_servable
+    #: Raises :class:`NotServable` for a file that passed the scanner but cannot be served as
+    #: the format it was uploaded as.
+    ensure_servable: Callable[[Path, ModelFormat], None] = always_servable
 
     @property
     def extensions(self) -> tuple[str, ...]:

@@ -1,5 +1,6 @@
 """``.pt``/``.pth``: PyTorch files. A zip archive (``torch.save``, TorchScript, ``torch.export``)
-or the legacy ``torch.save`` stream of pickles.
+or the legacy ``torch.save`` stream of pickles. ``.pt2`` (``torch.export.save``'s extension)
+shares their content: served only when it holds a ``torch.export`` program.
 
 Only TorchScript archives and ``torch.export`` programs carry the model's code; a ``torch.save``
 file (a state_dict or a pickled module) is refused with :data:`HOW_TO_EXPORT`.
@@ -34,6 +35,12 @@ class TorchArchive(enum.StrEnum):
     EXPORT = "export"
 
 
+class NotExportProgram(NotServable):
+    """A ``.pt2`` upload that holds something other than a torch.export program."""
+
+    code = "pt2_not_export_program"
+
+
 def _has_code(members: Collection[str]) -> bool:
     return any(name.startswith("code/") for name in members)
 
@@ -64,12 +71,20 @@ def servable_kind(source: bytes | Path) -> TorchArchive:
     return TorchArchive.SAVE
 
 
-def ensure_servable(path: Path) -> None:
-    """Accept what the runtime serves; refuse a torch.save file with how to export instead."""
-    if servable_kind(path) is TorchArchive.SAVE:
+def ensure_servable(path: Path, fmt: ModelFormat) -> None:
+    """Accept what the runtime serves; refuse a torch.save file with how to export instead, and
+    a ``.pt2`` that is not a torch.export program."""
+    kind = servable_kind(path)
+    if kind is TorchArchive.SAVE:
         raise NotServable(
             "this file was written by torch.save (a state_dict or a pickled module): it holds "
             "weights without the model's code and cannot be served; " + HOW_TO_EXPORT,
+            details={"howToExport": HOW_TO_EXPORT},
+        )
+    if fmt is ModelFormat.PT2 and kind is not TorchArchive.EXPORT:
+        raise NotExportProgram(
+            f"a .pt2 file must be a torch.export program (torch.export.save); this is a {kind} "
+            "archive: upload it as .pt",
             details={"howToExport": HOW_TO_EXPORT},
         )
 
@@ -86,7 +101,7 @@ def sniff(head: bytes) -> tuple[Container, str] | None:
 SPEC = FormatSpec(
     name="torch",
     family=Family.TORCH,
-    formats=(ModelFormat.PT, ModelFormat.PTH),
+    formats=(ModelFormat.PT, ModelFormat.PTH, ModelFormat.PT2),
     containers=frozenset({Container.ZIP, Container.PICKLE}),
     sniff=sniff,
     scanner="modelport.core.scan.torch:scan_torch",

@@ -4,8 +4,8 @@ and the legacy (non-zip) stream of five pickles plus raw storages.
 Every pickle member is walked against the torch allowlist (what ``weights_only`` loading needs:
 storages, the tensor rebuild functions, OrderedDict); every persistent id must name a storage
 member of exactly the declared size, and no storage may go unreferenced. TorchScript code is
-checked for calls outside the tensor and nn namespaces; export programs for graph targets
-outside the ATen operator set.
+checked for calls outside the ATen operator allowlist (:mod:`modelport.core.scan.aten`, shared
+with export graphs), export programs for graph targets outside it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from modelport.core.formats.torch import TorchArchive, layout
 from modelport.core.scan import allowlist as allowlists
+from modelport.core.scan.aten import aten_ops
 from modelport.core.scan.limits import Deadline, LimitExceeded, Limits
 from modelport.core.scan.pickle import (
     Abort,
@@ -104,6 +105,17 @@ class TorchScanner:
             entries = read_entries(data, self.limits)
         except ZipViolation as exc:
             self.findings.append(Finding(Code.ZIP_VIOLATION, location, str(exc)))
+            return
+        if any(e.name == "serialized_exported_program.json" for e in entries):
+            self.findings.append(
+                Finding(
+                    Code.UNSUPPORTED_FORMAT,
+                    location,
+                    "torch.export archive in the legacy layout (serialized_exported_program.json, "
+                    "written by older torch releases such as 2.5) that current torch.export.load "
+                    "cannot read: export again with a current torch",
+                )
+            )
             return
         prefixes = {e.name.split("/", 1)[0] for e in entries}
         if len(prefixes) != 1 or any("/" not in e.name for e in entries):
@@ -372,7 +384,6 @@ def _storage_pid(pid: Any, arity: int, where: str) -> tuple[Global, str, int]:
 # -- TorchScript code -----------------------------------------------------------------------------
 
 _TS_OPS_NAMESPACES = frozenset({"aten", "prim", "quantized", "_quantized", "prepacked"})
-_TS_DENIED = frozenset({"from_file", "save", "load", "hub", "jit", "_C", "classes", "fork"})
 _TS_MODULE_ROOTS = frozenset({"torch", "ops", "__torch__", "math"})
 
 
@@ -412,25 +423,45 @@ def check_torchscript(source: bytes, where: str, findings: list[Finding]) -> Non
 
 def _callee_problem(func: ast.expr) -> str | None:
     parts = _dotted(func)
-    if parts is None or parts[0] not in _TS_MODULE_ROOTS:
-        # A builtin, a method of a value ((l).forward(x)), or a name TorchScript resolves itself.
+    if parts is None or parts[0] not in _TS_MODULE_ROOTS or parts[0] in ("__torch__", "math"):
+        # A builtin, a method of a value ((l).forward(x)), a class of the archive itself, or a
+        # name TorchScript resolves itself.
         return None
     if parts[0] == "torch" and len(parts) > 2 and parts[1] == "ops":
         parts = parts[1:]
-    if parts[0] == "ops" and (len(parts) < 3 or parts[1] not in _TS_OPS_NAMESPACES):
-        return f"calls {'.'.join(parts)}: operator namespace outside aten/prim/quantized"
-    if any(p in _TS_DENIED for p in parts[1:]):
-        return f"calls {'.'.join(parts)}: file, hub or JIT access"
-    return None
+    called = ".".join(parts)
+    if parts[0] == "ops":
+        if len(parts) < 3 or parts[1] not in _TS_OPS_NAMESPACES:
+            return f"calls {called}: operator namespace outside aten/prim/quantized"
+        if parts[1] != "aten":
+            return None
+        reason = aten_ops().overload(".".join(parts[2:4])) if len(parts) > 3 else None
+        reason = reason or aten_ops().name(parts[2])
+    elif len(parts) == 2:  # torch.<op>: an ATen operator, its overload chosen at load time
+        reason = aten_ops().name(parts[1])
+    else:
+        reason = "outside the ATen operators"
+    return f"calls {called}: {reason}" if reason else None
 
 
 # -- torch.export programs ------------------------------------------------------------------------
 
 _EXPORT_TARGETS = re.compile(
-    r"(torch\.ops\.(aten|prims|higher_order)\.[A-Za-z0-9_.]+"
+    r"(torch\.ops\.(prims|higher_order)\.[A-Za-z0-9_.]+"
     r"|_operator\.(getitem|add|sub|mul|floordiv|truediv|mod|neg|pow|eq|ne|lt|le|gt|ge|and_|or_|not_)"
     r"|torch\.sym_[a-z_]+|math\.[a-z_]+|torch\._assert(_async|_scalar)?)\Z"
 )
+_ATEN_TARGET = re.compile(r"torch\.ops\.aten\.([A-Za-z0-9_]+\.[A-Za-z0-9_]+)\Z")
+
+
+def _target_problem(target: str) -> str | None:
+    aten = _ATEN_TARGET.match(target)
+    if aten:
+        reason = aten_ops().overload(aten.group(1))
+        return f"graph calls {target}: {reason}" if reason else None
+    if _EXPORT_TARGETS.match(target):
+        return None
+    return f"graph calls {target[:200]!r}"
 
 
 def check_export_json(raw: bytes, where: str, findings: list[Finding], limits: Limits) -> None:
@@ -448,8 +479,9 @@ def check_export_json(raw: bytes, where: str, findings: list[Finding], limits: L
             raise LimitExceeded("max_json_depth", f"{where}: JSON nested too deeply")
         if isinstance(node, dict):
             target = node.get("target")
-            if isinstance(target, str) and "inputs" in node and not _EXPORT_TARGETS.match(target):
-                findings.append(Finding(Code.EXPORT_TARGET, where, f"graph calls {target[:200]!r}"))
+            problem = _target_problem(target) if isinstance(target, str) else None
+            if problem and "inputs" in node:
+                findings.append(Finding(Code.EXPORT_TARGET, where, problem))
             stack.extend((v, depth + 1) for v in node.values())
         elif isinstance(node, list):
             stack.extend((v, depth + 1) for v in node)

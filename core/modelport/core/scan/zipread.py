@@ -1,17 +1,43 @@
-"""A strict zip reader: accepts only archives every zip reader reads the same way.
+"""A strict zip reader: accepts only archives that every loader reads the same way.
 
-PyTorch reads archives with miniz (case-insensitive names, first duplicate wins, CRCs and flags
-ignored); Python's ``zipfile`` differs on each point. So this reader refuses duplicate and
-case-colliding names, path tricks, encryption and unknown flag bits, methods other than stored
-and deflate, local headers that disagree with the central directory, CRC and size mismatches,
-and any byte not accounted for (prepended data, gaps between members, trailing data).
+What each loader reads (PyTorch's ``PyTorchStreamReader`` is miniz built with
+``MINIZ_DISABLE_ZIP_READER_CRC32_CHECKS``; Python's ``zipfile`` serves ``servable_kind`` and
+older ``torch.export.load``):
+
+=====================  ==========================================  ==========================
+record / field         miniz (``torch.load``, ``torch.jit.load``)   Python ``zipfile``
+=====================  ==========================================  ==========================
+end record             searched backwards; comment allowed         same
+central directory      name (looked up case-insensitively), flags,  name (exact), flags,
+                       method, sizes, offset, zip64 extra; CRC      method, sizes, offset,
+                       stored but never checked                     zip64 extra; CRC checked
+                                                                    when a member is read
+local header           signature, name and extra lengths (to find   signature, name (must
+                       the data); nothing else                      equal the directory's),
+                                                                    name and extra lengths
+data descriptor        never read                                   never read
+=====================  ==========================================  ==========================
+
+So this reader refuses every way two readers could take different bytes or different names:
+duplicate and case-colliding names, path tricks, encryption and unknown flag bits, methods other
+than stored and deflate, a local header whose name, flags, method (or, without a data
+descriptor, CRC and sizes) differ from the directory, overlapping members, and any byte not
+accounted for (prepended data, gaps between members, trailing data). Content must match the
+directory's size and CRC (``zipfile`` checks it); an archive written with
+``torch.serialization.set_crc32_options(False)`` records CRC 0 everywhere and is read without
+the check, as torch reads it.
+
+A data descriptor (flag bit 3) is read by no loader: its CRC and sizes are not compared with the
+directory (some torch releases write one whose CRC disagrees for ``.data/serialization_id``).
+Its place is still accounted for: the bytes between a member's data and the next record must be
+exactly one descriptor, 12 or 20 bytes, with or without its signature.
 """
 
 from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from modelport.core.scan.limits import Deadline, LimitExceeded, Limits
 
@@ -21,7 +47,8 @@ _LOC64 = b"PK\x06\x07"
 _CDH = b"PK\x01\x02"
 _LFH = b"PK\x03\x04"
 _DD = b"PK\x07\x08"
-_ALLOWED_FLAGS = (1 << 3) | (1 << 11)
+_DESCRIPTOR = 1 << 3
+_ALLOWED_FLAGS = _DESCRIPTOR | (1 << 11)
 _MAX_U32 = 0xFFFFFFFF
 _MAX_U16 = 0xFFFF
 
@@ -41,6 +68,8 @@ class Entry:
     header_offset: int
     data_offset: int = 0
     end_offset: int = 0
+    #: False when the writer skipped checksums (every member records CRC 0).
+    crc_recorded: bool = True
 
 
 def _u16(data: memoryview, pos: int) -> int:
@@ -186,6 +215,9 @@ def _check_names(entries: list[Entry]) -> None:
 
 
 def _locate(data: memoryview, e: Entry) -> Entry:
+    """The member's local header checked against the directory; where its data starts and
+    ends (a data descriptor, if any, is placed by :func:`_descriptor_end` once every member's
+    start is known)."""
     pos = e.header_offset
     if pos + 30 > len(data) or bytes(data[pos : pos + 4]) != _LFH:
         raise ZipViolation(f"{e.name}: local header missing")
@@ -197,7 +229,7 @@ def _locate(data: memoryview, e: Entry) -> Entry:
     if bytes(data[pos + 30 : pos + 30 + n_len]) != e.name.encode("ascii"):
         raise ZipViolation(f"{e.name}: local header names a different file")
     extra = bytes(data[pos + 30 + n_len : pos + 30 + n_len + e_len])
-    if not flags & (1 << 3):
+    if not flags & _DESCRIPTOR:
         size, csize, _ = _zip64_extra(extra, size, csize, 0)
         if (crc, csize, size) != (e.crc, e.compressed_size, e.size):
             raise ZipViolation(f"{e.name}: local header sizes or CRC differ from the directory")
@@ -205,23 +237,18 @@ def _locate(data: memoryview, e: Entry) -> Entry:
     end = start + e.compressed_size
     if end > len(data):
         raise ZipViolation(f"{e.name}: member data runs past the end")
-    if flags & (1 << 3):
-        end = _data_descriptor(data, e, end)
-    return Entry(e.name, e.method, e.flags, e.crc, e.compressed_size, e.size, pos, start, end)
+    return replace(e, data_offset=start, end_offset=end)
 
 
-def _data_descriptor(data: memoryview, e: Entry, pos: int) -> int:
-    if bytes(data[pos : pos + 4]) == _DD:
-        pos += 4
-    zip64 = e.size >= _MAX_U32 or e.compressed_size >= _MAX_U32
-    fmt = "<IQQ" if zip64 else "<III"
-    width = struct.calcsize(fmt)
-    if pos + width > len(data):
-        raise ZipViolation(f"{e.name}: data descriptor truncated")
-    crc, csize, size = struct.unpack_from(fmt, data, pos)
-    if (crc, csize, size) != (e.crc, e.compressed_size, e.size):
-        raise ZipViolation(f"{e.name}: data descriptor differs from the directory")
-    return pos + width
+def _descriptor_end(data: memoryview, e: Entry, following: int) -> int:
+    """Where ``e``'s data descriptor ends, given the offset of the record that follows it: the
+    gap must hold exactly one descriptor (signature optional; 32- or 64-bit sizes). Its values
+    are not compared: no loader reads them."""
+    gap = following - e.end_offset
+    signed = bytes(data[e.end_offset : e.end_offset + 4]) == _DD
+    if gap not in ((16, 24) if signed else (12, 20)):
+        raise ZipViolation(f"{e.name}: {gap} bytes after the data are not one data descriptor")
+    return following
 
 
 def read_entries(data: memoryview, limits: Limits) -> list[Entry]:
@@ -236,13 +263,19 @@ def read_entries(data: memoryview, limits: Limits) -> list[Entry]:
     _check_names(entries)
     located = sorted((_locate(data, e) for e in entries), key=lambda e: e.header_offset)
     pos = 0
-    for e in located:
+    for i, e in enumerate(located):
         if e.header_offset != pos:
             kind = "prepended" if pos == 0 else "unaccounted"
             raise ZipViolation(f"{kind} bytes before member {e.name!r} (offset {pos})")
-        pos = e.end_offset
+        following = located[i + 1].header_offset if i + 1 < len(located) else cd_offset
+        if e.end_offset > following:
+            raise ZipViolation(f"member {e.name!r} overlaps the next record")
+        pos = _descriptor_end(data, e, following) if e.flags & _DESCRIPTOR else e.end_offset
     if pos != cd_offset:
         raise ZipViolation("unaccounted bytes between the last member and the central directory")
+    if all(e.crc == 0 for e in located):
+        # torch.serialization.set_crc32_options(False): torch reads such archives unchecked.
+        return [replace(e, crc_recorded=False) for e in located]
     return located
 
 
@@ -268,7 +301,7 @@ def member_bytes(
     deadline.check()
     if len(content) != e.size:
         raise ZipViolation(f"{e.name}: size differs from the directory")
-    if zlib.crc32(content) != e.crc:
+    if e.crc_recorded and zlib.crc32(content) != e.crc:
         raise ZipViolation(f"{e.name}: CRC mismatch")
     return content
 

@@ -1,4 +1,5 @@
-"""PyTorch models (``.pt``/``.pth``): TorchScript archives and ``torch.export`` programs.
+"""PyTorch models (``.pt``/``.pth``): TorchScript archives and ``torch.export`` programs;
+``.pt2``: ``torch.export`` programs only.
 
 A file made by ``torch.save`` (a ``state_dict`` or a pickled module) has no architecture that can
 be rebuilt without the user's Python code, so it is refused with the way to export it.
@@ -38,6 +39,8 @@ def load(data: bytes, fmt: ModelFormat, *, gate: PickleGate) -> ServedModel:
     gate.check(data, fmt)
     kind = servable_kind(data)
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if fmt is ModelFormat.PT2 and kind is not TorchArchive.EXPORT:
+        raise ModelLoadError(f"a .pt2 file must be a torch.export program, not a {kind} archive")
     if kind is TorchArchive.TORCHSCRIPT:
         return _load_torchscript(torch, data, device)
     if kind is TorchArchive.EXPORT:
