@@ -6,7 +6,6 @@ import concurrent.futures
 import socket
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +13,7 @@ from modelport.api.deployers.base import DeploymentSpec, NoDeployer
 from modelport.core.crypto import WrappedKey, decrypt_stream
 
 from testing.bombs import opcode_storm, zlib_joblib_bomb
+from testing.memory import peak_rss, reset_peak_rss
 from testing.payloads import malicious_pickle, onnx_add_one, torch_state_dict
 from tests.api.conftest import LiveApi, MakeApi, count_rows, spool_entries
 
@@ -89,31 +89,15 @@ def test_malicious_pickle_is_refused_with_findings(api: LiveApi) -> None:
     assert spool_entries(api) == []
 
 
-def _peak_rss_reset() -> bool:
-    """Reset this process's resident high-water mark (Linux); False where it cannot be."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def _peak_rss() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM")
-
-
 def test_decompression_bomb_is_undecidable_and_the_api_does_not_grow(api: LiveApi) -> None:
     """1.5 MB of zlib that decompresses to 1.5 GiB: refused by the ratio limit, in the child."""
     user = api.user()
     bomb = zlib_joblib_bomb(1536 << 20)
     before = count_rows(api.ctx.db, "models")
-    measured = _peak_rss_reset()
-    start = _peak_rss()
+    measured = reset_peak_rss()
+    start = peak_rss()
     r = api.upload(user, bomb, filename="model.joblib")
-    growth = _peak_rss() - start
+    growth = peak_rss() - start
     assert r.status_code == 400, r.text
     err = r.json()["error"]
     assert err["code"] == "unsafe_model"
