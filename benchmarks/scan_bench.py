@@ -9,7 +9,10 @@ their CLIs would return (picklescan: 0 clean, 1 dangerous, 2 scan error; modelsc
 1 issues, 2 errors, 3 nothing scanned). The malicious files are the test suite's builders
 (tests/core/scan/malicious.py); the benign files are real models trained here.
 
-Prints markdown tables: per-technique detection, false positives, throughput in MB/s.
+Prints markdown tables: per-technique detection, false positives, throughput in MB/s (in this
+process and in the limited child process the API scans uploads in, plain and zlib-compressed),
+and what refusing a 1.5 GiB decompression bomb costs: time, this process's peak RSS growth, the
+scan child's peak RSS.
 """
 
 from __future__ import annotations
@@ -31,8 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 from modelport.core.scan import Outcome, scan
+from modelport.core.scan.sandbox import run_isolated, scan_isolated
 
+from testing.bombs import zlib_joblib_bomb
 from testing.malicious import CASES, write_all
+from testing.memory import peak_rss, reset_peak_rss
 
 PEER_VENV = Path.home() / ".cache/modelport/bench-venv-scanners"
 PEER_PINS = ["picklescan==1.0.5", "modelscan==0.8.8", "numpy", "h5py"]
@@ -231,11 +237,13 @@ def throughput(folder: Path, size_mb: int) -> str:
     import joblib
 
     path = folder / "big.joblib"
+    packed = folder / "big-zlib.joblib"
     n_arrays = 50
     per = size_mb * (1 << 20) // 8 // n_arrays
     rng = np.random.default_rng(0)
     model = {"coef": [rng.random(per) for _ in range(n_arrays)], "meta": {"n": n_arrays}}
     joblib.dump(model, path)
+    joblib.dump(model, packed, compress=("zlib", 1))
     del model
     size = path.stat().st_size
     rows = ["| what | size (MB) | seconds | MB/s |", "|---|---|---|---|"]
@@ -244,16 +252,49 @@ def throughput(folder: Path, size_mb: int) -> str:
         rows.append(f"| {what} | {size / 1e6:.0f} | {seconds:.2f} | {size / 1e6 / seconds:.0f} |")
 
     scan(path)  # warm the page cache
-    t = time.perf_counter()
-    verdict = scan(path)
-    row("Modelport scan (sha256 + walk), numeric joblib", time.perf_counter() - t)
-    assert verdict.safe, verdict.findings
+    for label, file, isolated in (
+        ("Modelport scan in-process (sha256 + walk), numeric joblib", path, False),
+        ("Modelport scan in the limited child process, numeric joblib", path, True),
+        ("Modelport scan in-process, the same joblib zlib-compressed (windowed walk)",
+         packed, False),
+        ("Modelport scan in the limited child process, zlib-compressed", packed, True),
+    ):  # fmt: skip
+        t = time.perf_counter()
+        verdict = scan_isolated(file) if isolated else scan(file)
+        row(label, time.perf_counter() - t)
+        assert verdict.safe, verdict.findings
     t = time.perf_counter()
     with open(path, "rb") as fh:
         hashlib.file_digest(fh, "sha256")
     row("sha256 alone (lower bound for any scan that hashes)", time.perf_counter() - t)
     path.unlink()
+    packed.unlink()
     return "\n".join(rows)
+
+
+def bomb(folder: Path) -> str:
+    """A 1.5 MB zlib joblib that decompresses to 1.5 GiB: time to refuse it, memory it costs."""
+    path = folder / "bomb.joblib"
+    path.write_bytes(zlib_joblib_bomb(1536 << 20))
+    rows = ["| where the scan runs | verdict | seconds | this process's peak RSS growth (MiB) "
+            "| scan child's peak RSS (MiB) |", "|---|---|---|---|---|"]  # fmt: skip
+    for where in ("in this process", "limited child process (the API's way)"):
+        reset_peak_rss()
+        start = peak_rss()
+        t = time.perf_counter()
+        if where == "in this process":
+            verdict, child = scan(path), "-"
+        else:
+            run = run_isolated(path)
+            verdict = run.verdict
+            child = f"{run.peak_rss_bytes / (1 << 20):.0f}" if run.peak_rss_bytes else "?"
+        seconds = time.perf_counter() - t
+        growth = (peak_rss() - start) / (1 << 20)
+        outcome = f"{verdict.outcome.value} ({verdict.findings[0].location})"
+        rows.append(f"| {where} | {outcome} | {seconds:.2f} | {growth:.0f} | {child} |")
+    size = path.stat().st_size
+    path.unlink()
+    return f"File: {size / 1e6:.1f} MB, decompresses to 1536 MiB.\n\n" + "\n".join(rows)
 
 
 def main() -> None:
@@ -277,6 +318,8 @@ def main() -> None:
         print(false_positive_table(base / "good", peers, not args.no_keras))
         print(f"\n## Throughput (one core, {args.size_mb} MB numeric joblib)\n")
         print(throughput(base, args.size_mb))
+        print("\n## Decompression bomb (target: API growth under 64 MiB, refused in under 2 s)\n")
+        print(bomb(base))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ import pytest
 from modelport.api.deployers.base import DeploymentSpec, NoDeployer
 from modelport.core.crypto import WrappedKey, decrypt_stream
 
+from testing.bombs import opcode_storm, zlib_joblib_bomb
 from testing.malicious import CASES
+from testing.memory import peak_rss, reset_peak_rss
 from testing.models import ModelFile
 from testing.payloads import malicious_pickle, onnx_add_one, torch_export_pt2, torch_state_dict
 from tests.api.conftest import LiveApi, MakeApi, count_rows, spool_entries
@@ -87,6 +89,38 @@ def test_malicious_pickle_is_refused_with_findings(api: LiveApi) -> None:
     assert count_rows(api.ctx.db, "models") == before
     assert api.objects() == []
     assert spool_entries(api) == []
+
+
+def test_decompression_bomb_is_undecidable_and_the_api_does_not_grow(api: LiveApi) -> None:
+    """1.5 MB of zlib that decompresses to 1.5 GiB: refused by the ratio limit, in the child."""
+    user = api.user()
+    bomb = zlib_joblib_bomb(1536 << 20)
+    before = count_rows(api.ctx.db, "models")
+    measured = reset_peak_rss()
+    start = peak_rss()
+    r = api.upload(user, bomb, filename="model.joblib")
+    growth = peak_rss() - start
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["code"] == "unsafe_model"
+    assert "(undecidable)" in err["message"] and "max_ratio=1000" in err["message"]
+    assert [d["location"] for d in err["details"]] == ["max_ratio"]
+    if measured:  # the API is served from this process; the scan ran in another
+        assert growth < 64 << 20, growth
+    assert count_rows(api.ctx.db, "models") == before
+    assert api.objects() == [] and spool_entries(api) == []
+
+
+def test_scan_past_its_cpu_limit_is_undecidable_not_an_error(make_api: MakeApi) -> None:
+    api = make_api(scan_cpu_seconds=1)
+    before = count_rows(api.ctx.db, "models")
+    r = api.upload(api.user(), opcode_storm(8_000_000), filename="model.joblib")
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["code"] == "unsafe_model"
+    assert "(undecidable): the scan used more than 1 s of CPU time" in err["message"]
+    assert count_rows(api.ctx.db, "models") == before
+    assert api.objects() == [] and spool_entries(api) == []
 
 
 def test_torch_state_dict_is_refused_with_export_advice(api: LiveApi) -> None:

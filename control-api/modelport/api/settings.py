@@ -12,6 +12,7 @@ from typing import Literal
 
 from modelport.core.errors import ModelportError
 from modelport.core.keys import KeyRing, parse_key_ring
+from modelport.core.scan.sandbox import ProcessLimits
 from modelport.core.spec import EndpointRule, Routing
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +67,15 @@ class ApiSettings(BaseSettings):
     spool_dir: Path | None = None
     """Parent of the private (0700) temporary folders that hold an upload's plaintext while it is
     scanned; removed on every path. Default: the system temporary folder. Prefer a tmpfs."""
+    scan_cpu_seconds: int = Field(default=60, ge=1)
+    """CPU seconds the security scan of one upload may use. It runs in a child process with
+    ``RLIMIT_CPU`` set; past it the upload is refused (400, ``undecidable``)."""
+    scan_memory_bytes: int = Field(default=1 << 30, ge=256 << 20)
+    """Address space of that child process (``RLIMIT_AS``): interpreter and scanner together;
+    the upload's size is added, since the file is mapped into it. Past it: 400, ``undecidable``."""
+    scan_timeout_seconds: float = Field(default=120.0, gt=0)
+    """Wall-clock seconds one upload's scan may take; then the child is stopped and the upload
+    refused (400, ``undecidable``)."""
     public_url: str = "http://127.0.0.1:8000"
     """The API's own external base URL (endpoint URLs of locally run models are built from it)."""
     usage_report_url: str | None = None
@@ -134,6 +144,14 @@ class ApiSettings(BaseSettings):
         if self.master_keys is None:
             return None
         return parse_key_ring(self.master_keys.get_secret_value(), self.master_key_current)
+
+    def scan_limits(self) -> ProcessLimits:
+        """What the child process that scans one upload may use."""
+        return ProcessLimits(
+            cpu_seconds=self.scan_cpu_seconds,
+            memory_bytes=self.scan_memory_bytes,
+            wall_seconds=self.scan_timeout_seconds,
+        )
 
     def limits_for(self, subscription: str) -> SubscriptionLimits:
         """Default limits of a subscription."""

@@ -18,9 +18,10 @@ from pathlib import Path
 from modelport.api.db.tables import StoredArtifact
 from modelport.api.errors import StorageFailed, UploadRefused
 from modelport.core import crypto
-from modelport.core.errors import NotReady
 from modelport.core.formats import ModelFormat, ensure_servable, resolve_format
 from modelport.core.keys import KeyRing
+from modelport.core.scan import Outcome, UnsafeModel
+from modelport.core.scan.sandbox import ProcessLimits, scan_isolated
 from modelport.core.storage import ArtifactStore
 
 log = logging.getLogger(__name__)
@@ -69,17 +70,25 @@ class Artifact:
         _delete(self.store, self.key)
 
 
-def ingest(file: ReceivedFile, *, store: ArtifactStore, keys: KeyRing, key: str) -> Artifact:
+def ingest(
+    file: ReceivedFile,
+    *,
+    store: ArtifactStore,
+    keys: KeyRing,
+    key: str,
+    scan_limits: ProcessLimits,
+) -> Artifact:
     """Check ``file`` (format, security scan, servability), then encrypt it into ``store`` under
-    ``key``. A refusal stores nothing; a store that fails is a 500 that keeps nothing."""
-    fmt = _check(file)
+    ``key``. A refusal stores nothing; a store that fails is a 500 that keeps nothing. The scan
+    runs in a child process held to ``scan_limits``."""
+    fmt = _check(file, scan_limits)
     return _encrypt(file, fmt, store=store, keys=keys, key=key)
 
 
 # --- checking ----------------------------------------------------------------------------------
 
 
-def _check(file: ReceivedFile) -> ModelFormat:
+def _check(file: ReceivedFile, scan_limits: ProcessLimits) -> ModelFormat:
     """Format from name and content, the security scanner, then servability.
 
     The scanner comes before anything else parses the file (the servability check opens zip
@@ -88,17 +97,17 @@ def _check(file: ReceivedFile) -> ModelFormat:
     if file.size == 0:
         raise UploadRefused("the model file is empty")
     fmt, _ = resolve_format(file.filename, file.head)
-    _scan(file.path, fmt)
+    _scan(file.path, fmt, scan_limits)
     ensure_servable(file.path, fmt)
     return fmt
 
 
-def _scan(path: Path, fmt: ModelFormat) -> None:
-    try:
-        from modelport.core import scan
-    except ImportError as exc:  # pragma: no cover - the scanner ships with core
-        raise NotReady("the security scanner is unavailable; uploads are refused") from exc
-    scan.ensure_safe(path, fmt)
+def _scan(path: Path, fmt: ModelFormat, limits: ProcessLimits) -> None:
+    """The security scanner, in a child process with CPU, memory and time limits: a crafted file
+    that exhausts one gets an ``undecidable`` refusal (400) and leaves this process as it was."""
+    verdict = scan_isolated(path, expected_format=fmt, limits=limits)
+    if verdict.outcome is not Outcome.SAFE:
+        raise UnsafeModel(verdict)
 
 
 # --- storing -----------------------------------------------------------------------------------

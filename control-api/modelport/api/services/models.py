@@ -212,7 +212,11 @@ def create(
     """Check, store and deploy a new model; all or nothing."""
     model_id = new_model_id()
     artifact = artifacts.ingest(
-        file, store=ctx.store, keys=ctx.keys, key=f"models/{model_id}/v1.mpa"
+        file,
+        store=ctx.store,
+        keys=ctx.keys,
+        key=f"models/{model_id}/v1.mpa",
+        scan_limits=ctx.settings.scan_limits(),
     )
     with _kept_only_if_committed(session, artifact):
         _check_models_limit(session, caller=caller, lock=True)
@@ -251,7 +255,11 @@ def add_version(
     owned(session, caller=caller, model_id=model_id)
     session.rollback()  # no connection is held while the file is scanned and stored
     artifact = artifacts.ingest(
-        file, store=ctx.store, keys=ctx.keys, key=f"models/{model_id}/v-{os.urandom(6).hex()}.mpa"
+        file,
+        store=ctx.store,
+        keys=ctx.keys,
+        key=f"models/{model_id}/v-{os.urandom(6).hex()}.mpa",
+        scan_limits=ctx.settings.scan_limits(),
     )
     with _kept_only_if_committed(session, artifact):
         model = owned(session, caller=caller, model_id=model_id)

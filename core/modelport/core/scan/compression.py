@@ -1,4 +1,4 @@
-"""Bounded, strict decompression of the whole-file compressions joblib writes.
+"""Bounded, strict, streamed decompression of the whole-file compressions joblib writes.
 
 Exactly one compressed stream, fully decoded, with nothing after it: a second gzip member or
 bytes after the end of the stream are refused, because the loader and the scanner could disagree
@@ -10,11 +10,13 @@ from __future__ import annotations
 import bz2
 import lzma
 import zlib
+from collections.abc import Iterator
 from typing import Protocol
 
 from modelport.core.formats.joblib import COMPRESSIONS
 from modelport.core.formats.spec import Container
 from modelport.core.scan.limits import Deadline, LimitExceeded, Limits, MiB
+from modelport.core.scan.window import Window
 
 
 def detect(head: bytes) -> Container | None:
@@ -86,29 +88,71 @@ class _Lz4Adapter:
         return bytes(self._inner.decompress(data, max_length=max_length))  # type: ignore[attr-defined]
 
 
-_IN_CHUNK = 1 * MiB
-_OUT_CHUNK = 16 * MiB
+#: Compressed bytes fed at a time: the ratio is checked against what was fed, so it stays exact
+#: to within this much for decoders that buffer input internally (bz2, lzma, lz4).
+_IN_CHUNK = 64 * 1024
+#: Most decompressed bytes asked of the decoder at a time (``max_length``).
+_OUT_CHUNK = 4 * MiB
 
 
-def decompress(data: memoryview, kind: Container, limits: Limits, deadline: Deadline) -> bytearray:
-    """Decode exactly one stream; refuse anything after it; stop at the limits."""
+def chunks(
+    data: memoryview, kind: Container, limits: Limits, deadline: Deadline
+) -> Iterator[bytes]:
+    """Decode exactly one stream, in pieces of at most 4 MiB (a quarter of the window); refuse
+    anything after it; stop at the limits. Nothing is kept: the caller keeps what it wants."""
     dec = _decoder(kind)
-    out = bytearray()
+    out_chunk = min(_OUT_CHUNK, max(limits.window_bytes // 4, 4096))
     pos = 0
+    produced = 0
     total_in = len(data)
     while not dec.eof:
         feed = b""
         if pos < total_in and _wants_input(dec):
             feed = bytes(data[pos : pos + _IN_CHUNK])
             pos += len(feed)
-        chunk, fed = _step(dec, feed, kind)
-        if not chunk and not fed and not dec.eof:
+        chunk, fed = _step(dec, feed, kind, out_chunk)
+        # (lz4 says that it wants input only after one empty call at a block's end)
+        stuck = pos >= total_in or not _wants_input(dec)
+        if not chunk and not fed and not dec.eof and stuck:
             raise BadStream(f"the {kind.value} stream is truncated")
-        _append(out, chunk, pos, limits)
+        produced += len(chunk)
+        _check(produced, pos - len(getattr(dec, "unconsumed_tail", b"")), limits)
         deadline.check()
+        if chunk:
+            yield chunk
     if dec.unused_data or pos < total_in or getattr(dec, "unconsumed_tail", b""):
         raise BadStream(f"bytes follow the end of the {kind.value} stream")
+
+
+def decompress(data: memoryview, kind: Container, limits: Limits, deadline: Deadline) -> bytearray:
+    """The whole decoded stream in memory (tools on small files; scans use :func:`open_stream`)."""
+    out = bytearray()
+    for chunk in chunks(data, kind, limits, deadline):
+        out += chunk
     return out
+
+
+def open_stream(
+    data: memoryview, kind: Container, limits: Limits, deadline: Deadline
+) -> memoryview | Window:
+    """The decoded stream for the walker, holding at most ``limits.window_bytes`` of it.
+
+    A first pass decodes and checks the whole stream (one stream, nothing after it, size and
+    ratio limits) and keeps it if it fits the window. A longer stream is decoded a second time,
+    lazily, through a :class:`Window` as the walker reads it, so the walk sees the exact length
+    it would see in memory.
+    """
+    kept: bytearray | None = bytearray()
+    total = 0
+    for chunk in chunks(data, kind, limits, deadline):
+        total += len(chunk)
+        if kept is not None and total <= limits.window_bytes:
+            kept += chunk
+        else:
+            kept = None
+    if kept is not None:
+        return memoryview(kept)
+    return Window(chunks(data, kind, limits, deadline), total, limits.window_bytes)
 
 
 def _wants_input(dec: _Decoder) -> bool:
@@ -118,25 +162,25 @@ def _wants_input(dec: _Decoder) -> bool:
     return bool(getattr(dec, "needs_input", True))
 
 
-def _step(dec: _Decoder, feed: bytes, kind: Container) -> tuple[bytes, bool]:
+def _step(dec: _Decoder, feed: bytes, kind: Container, out_chunk: int) -> tuple[bytes, bool]:
     tail = getattr(dec, "unconsumed_tail", None)
     if tail and not feed:
         feed = tail
     try:
-        return dec.decompress(feed, _OUT_CHUNK), bool(feed)
+        return dec.decompress(feed, out_chunk), bool(feed)
     except (zlib.error, OSError, lzma.LZMAError, EOFError, RuntimeError, ValueError) as exc:
         raise BadStream(f"corrupt {kind.value} stream: {exc}") from None
 
 
-def _append(out: bytearray, chunk: bytes, consumed: int, limits: Limits) -> None:
-    out += chunk
-    size = len(out)
-    if size > limits.max_decompressed_bytes:
+def _check(produced: int, consumed: int, limits: Limits) -> None:
+    if produced > limits.max_decompressed_bytes:
         raise LimitExceeded(
             "max_decompressed_bytes",
             f"decompressed data exceeds max_decompressed_bytes={limits.max_decompressed_bytes}",
         )
-    if size > 64 * MiB and size > limits.max_ratio * max(consumed, 1):
+    if produced > 64 * MiB and produced > limits.max_ratio * max(consumed, 1):
         raise LimitExceeded(
-            "max_ratio", f"decompression ratio exceeds max_ratio={limits.max_ratio}"
+            "max_ratio",
+            f"decompression ratio exceeds max_ratio={limits.max_ratio} "
+            f"({produced} bytes from {consumed})",
         )

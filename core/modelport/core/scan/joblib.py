@@ -264,14 +264,14 @@ def scan_pkl(data: memoryview, limits: Limits, deadline: Deadline, location: str
 def scan_joblib(
     data: memoryview, limits: Limits, deadline: Deadline, location: str
 ) -> list[Finding]:
-    """A ``.joblib``: decompressed as joblib would, then walked."""
+    """A ``.joblib``: decompressed as joblib would, then walked (through a window when long)."""
     if compression.is_pre_0_10(data):
         return [Finding(Code.UNSUPPORTED_FORMAT, location, "pre-0.10 joblib 'ZF' files")]
     kind = compression.detect(bytes(data[:8]))
     stream: Any = data
     if kind is not None:
         try:
-            stream = memoryview(compression.decompress(data, kind, limits, deadline))
+            stream = compression.open_stream(data, kind, limits, deadline)
         except compression.BadStream as exc:
             return [Finding(Code.MALFORMED, location, str(exc))]
         inner = f"{location}[{kind.value}]"

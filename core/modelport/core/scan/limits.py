@@ -19,6 +19,9 @@ class Limits:
     max_decompressed_bytes: int = 4 * GiB
     #: Largest decompressed/compressed ratio once the output passes 64 MiB.
     max_ratio: int = 1000
+    #: Decompressed bytes held in memory at once. A stream up to this size is kept whole; a
+    #: longer one is decoded twice, once to check it and once, through a window, as it is walked.
+    window_bytes: int = 64 * MiB
     #: Pickle opcodes per pickle stream.
     max_opcodes: int = 10_000_000
     #: Nesting of MARKs and of values inspected recursively.
@@ -64,7 +67,7 @@ class Deadline:
 
     def check(self) -> None:
         if time.monotonic() > self.end:
-            raise LimitExceeded("max_seconds", f"scan took longer than {self.seconds:g} s")
+            raise LimitExceeded("max_seconds", f"the scan took longer than {self.seconds:g} s")
 
 
 def require(limit: str, value: int, maximum: int, what: str) -> None:

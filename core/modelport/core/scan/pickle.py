@@ -21,6 +21,7 @@ from typing import Any, ClassVar, NoReturn, Protocol
 
 from modelport.core.scan.limits import Deadline, LimitExceeded, Limits, require
 from modelport.core.scan.verdict import Code, Finding
+from modelport.core.scan.window import Window
 
 #: How an allowlisted global may be used (see allowlist.toml).
 USES = frozenset({"call", "new", "build", "setitems", "appends", "additems"})
@@ -29,11 +30,14 @@ ALL_USES = USES
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _MAX_FINDINGS = 50
+#: Fixed-size operands, unpacked from slices so that the data may be a stream window.
+_U16, _U32, _I32, _U64, _F64 = (struct.Struct(f) for f in ("<H", "<I", "<i", "<Q", ">d"))
 _SHORT_TEXT = 4096
 
 
-#: What the walker reads (a mapped file is passed as a memoryview of the mmap).
-Buffer = bytes | bytearray | memoryview
+#: What the walker reads (a mapped file is passed as a memoryview of the mmap; a long
+#: decompressed stream as a window over it).
+Buffer = bytes | bytearray | memoryview | Window
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,7 +390,7 @@ class PickleWalker:
         if self._frame_end is not None:
             self._abort(Code.FRAME_VIOLATION, pos - 1, "FRAME before the end of the current frame")
         after = self._need(pos, 8)
-        (n,) = struct.unpack_from("<Q", self.data, pos)
+        (n,) = _U64.unpack(self.data[pos : pos + 8])
         if n == 0 or after + n > self._end:
             self._abort(Code.FRAME_VIOLATION, pos - 1, "FRAME length is zero or runs past the end")
         self._frame_end = after + n
@@ -432,7 +436,7 @@ class PickleWalker:
 
     def _op_binint(self, pos: int) -> int:
         after = self._need(pos, 4)
-        self._push(struct.unpack_from("<i", self.data, pos)[0])
+        self._push(_I32.unpack(self.data[pos : pos + 4])[0])
         return after
 
     def _op_binint1(self, pos: int) -> int:
@@ -442,7 +446,7 @@ class PickleWalker:
 
     def _op_binint2(self, pos: int) -> int:
         after = self._need(pos, 2)
-        self._push(struct.unpack_from("<H", self.data, pos)[0])
+        self._push(_U16.unpack(self.data[pos : pos + 2])[0])
         return after
 
     def _long(self, pos: int, n: int) -> int:
@@ -457,14 +461,14 @@ class PickleWalker:
 
     def _op_long4(self, pos: int) -> int:
         self._need(pos, 4)
-        (n,) = struct.unpack_from("<i", self.data, pos)
+        (n,) = _I32.unpack(self.data[pos : pos + 4])
         if n < 0:
             self._abort(Code.MALFORMED, pos, "negative LONG4 length")
         return self._long(pos + 4, n)
 
     def _op_binfloat(self, pos: int) -> int:
         after = self._need(pos, 8)
-        self._push(struct.unpack_from(">d", self.data, pos)[0])
+        self._push(_F64.unpack(self.data[pos : pos + 8])[0])
         return after
 
     def _op_short_binunicode(self, pos: int) -> int:
@@ -475,13 +479,13 @@ class PickleWalker:
 
     def _op_binunicode(self, pos: int) -> int:
         self._need(pos, 4)
-        value, after = self._text(pos + 4, struct.unpack_from("<I", self.data, pos)[0])
+        value, after = self._text(pos + 4, _U32.unpack(self.data[pos : pos + 4])[0])
         self._push(value)
         return after
 
     def _op_binunicode8(self, pos: int) -> int:
         self._need(pos, 8)
-        value, after = self._text(pos + 8, struct.unpack_from("<Q", self.data, pos)[0])
+        value, after = self._text(pos + 8, _U64.unpack(self.data[pos : pos + 8])[0])
         self._push(value)
         return after
 
@@ -496,11 +500,11 @@ class PickleWalker:
 
     def _op_binbytes(self, pos: int) -> int:
         self._need(pos, 4)
-        return self._bytes(pos + 4, struct.unpack_from("<I", self.data, pos)[0])
+        return self._bytes(pos + 4, _U32.unpack(self.data[pos : pos + 4])[0])
 
     def _op_binbytes8(self, pos: int) -> int:
         self._need(pos, 8)
-        return self._bytes(pos + 8, struct.unpack_from("<Q", self.data, pos)[0])
+        return self._bytes(pos + 8, _U64.unpack(self.data[pos : pos + 8])[0])
 
     def _op_empty_tuple(self, pos: int) -> int:
         self._push(())
@@ -616,7 +620,7 @@ class PickleWalker:
 
     def _op_long_binput(self, pos: int) -> int:
         after = self._need(pos, 4)
-        self._memo_put(struct.unpack_from("<I", self.data, pos)[0])
+        self._memo_put(_U32.unpack(self.data[pos : pos + 4])[0])
         return after
 
     def _memo_get(self, key: int, pos: int) -> None:
@@ -631,7 +635,7 @@ class PickleWalker:
 
     def _op_long_binget(self, pos: int) -> int:
         after = self._need(pos, 4)
-        self._memo_get(struct.unpack_from("<I", self.data, pos)[0], pos)
+        self._memo_get(_U32.unpack(self.data[pos : pos + 4])[0], pos)
         return after
 
     def _op_global(self, pos: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import importlib
@@ -68,7 +69,11 @@ def scan(
     except LimitExceeded as exc:
         return _verdict([_limit(exc)], claimed, None, b"")
     except OSError as exc:
-        finding = Finding(Code.UNREADABLE, "file", f"cannot read the file: {exc.strerror or exc}")
+        if exc.errno == errno.ENOMEM:  # mapping the file passed the address-space limit
+            finding = Finding(Code.LIMIT_EXCEEDED, "memory", "ran out of memory while scanning")
+        else:
+            msg = f"cannot read the file: {exc.strerror or exc}"
+            finding = Finding(Code.UNREADABLE, "file", msg)
         return _verdict([finding], claimed, None, b"")
 
 

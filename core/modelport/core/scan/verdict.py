@@ -74,6 +74,10 @@ class Finding:
     def to_dict(self) -> dict[str, str]:
         return {"code": self.code.value, "location": self.location, "message": self.message}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, str]) -> Finding:
+        return cls(Code(data["code"]), data["location"], data["message"])
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -105,6 +109,19 @@ class Verdict:
             "scannerVersion": self.scanner_version,
             "findings": [f.to_dict() for f in self.findings],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Verdict:
+        """The verdict :meth:`to_dict` described (a scan in another process sends it so)."""
+        return cls(
+            outcome=Outcome(data["outcome"]),
+            findings=tuple(Finding.from_dict(f) for f in data["findings"]),
+            format=data["format"],
+            container=data["container"],
+            sha256=data["sha256"],
+            size=int(data["size"]),
+            scanner_version=data["scannerVersion"],
+        )
 
 
 def outcome_of(findings: tuple[Finding, ...] | list[Finding]) -> Outcome:
