@@ -33,6 +33,12 @@ Secrets come from Secrets by reference and never appear in the rendered manifest
   value: {{ $api.signup | quote }}
 - name: MODELPORT_API_MAX_UPLOAD_BYTES
   value: {{ $api.maxUploadBytes | int64 | quote }}
+- name: MODELPORT_API_SCAN_CPU_SECONDS
+  value: {{ $api.scan.cpuSeconds | int64 | quote }}
+- name: MODELPORT_API_SCAN_MEMORY_BYTES
+  value: {{ $api.scan.memoryBytes | int64 | quote }}
+- name: MODELPORT_API_SCAN_TIMEOUT_SECONDS
+  value: {{ $api.scan.timeoutSeconds | quote }}
 - name: MODELPORT_API_SPOOL_DIR
   value: /tmp
 - name: MODELPORT_API_PUBLIC_URL
