@@ -100,7 +100,8 @@ def dangerous(qualname: str, obj: Any = None) -> str | None:
             return f"module {prefix} does I/O, loads code or applies callables"
     if any(part == "tests" or part.startswith("test_") for part in qualname.split(".")):
         return "test code"
-    word = _dangerous_word(qualname)
+    # Cython names its reconstructors __pyx_unpickle_<Class>; the word is Cython's, not a loader.
+    word = _dangerous_word(qualname.replace(".__pyx_unpickle_", "."))
     if word:
         return f"its name says it may {word} (a word of the name)"
     if obj is None:
@@ -120,7 +121,7 @@ def dangerous(qualname: str, obj: Any = None) -> str | None:
             params = inspect.signature(obj).parameters
         except (TypeError, ValueError):
             return "its signature cannot be inspected"
-        taken = _CALLABLE_PARAMETERS & set(params)
+        taken = {p for p in params if p in _CALLABLE_PARAMETERS or "func" in p}
         if taken:
             return f"it calls the callable given as {sorted(taken)[0]!r}"
     return None
@@ -513,9 +514,11 @@ def repr_str(text: str) -> str:
 
 
 def models_to_record() -> dict[str, Any]:
+    import numpy as np
     from modelport.core.scan import _estimators
 
     fitted = {n: f.model for n, f in _estimators.fit_all().items() if f.model is not None}
+    np.random.seed(0)  # the same fitted state in every process (see _estimators.fit_one)
     extra = {**_estimators.composite_models(), **_estimators.option_variants()}
     return {**fitted, **extra, **_estimators.sklearn_models()}
 
