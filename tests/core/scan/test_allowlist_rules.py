@@ -7,7 +7,13 @@ import warnings
 
 import pytest
 from modelport.core.scan import Outcome, scan
-from modelport.core.scan._generate import build, dangerous, models_to_record, output_path
+from modelport.core.scan._generate import (
+    _resolve,
+    build,
+    dangerous,
+    models_to_record,
+    output_path,
+)
 from modelport.core.scan.allowlist import load
 
 #: Callables that import, evaluate, touch files, spawn, reach the network or call what they are
@@ -29,16 +35,6 @@ GADGETS = [
 ]  # fmt: skip
 
 
-def _obj(qualname: str) -> object:
-    import importlib
-
-    module, _, name = qualname.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
-
-
 def test_generated_allowlist_is_current() -> None:
     """Regenerate from the installed libraries and compare (run the generator when this fails)."""
     with warnings.catch_warnings():
@@ -52,7 +48,7 @@ def test_generated_allowlist_is_current() -> None:
 
 @pytest.mark.parametrize("qualname", GADGETS)
 def test_rules_refuse_every_known_gadget(qualname: str) -> None:
-    assert dangerous(qualname, _obj(qualname)) is not None
+    assert dangerous(qualname, _resolve(qualname)) is not None
     module, _, name = qualname.rpartition(".")
     for table in load().values():
         assert table.uses(module, name) is None
@@ -62,7 +58,7 @@ def test_every_generated_name_passes_the_rules() -> None:
     doc = tomllib.loads(output_path().read_text("utf-8"))
     names = {q for group, body in doc.items() if group != "arguments" for q in body["allow"]}
     assert len(names) > 400
-    refused = {q: r for q in names if (r := dangerous(q, _obj(q))) is not None}
+    refused = {q: r for q in names if (r := dangerous(q, _resolve(q))) is not None}
     assert refused == {}
 
 
