@@ -106,7 +106,7 @@ def run_peers(paths: list[Path]) -> dict[str, dict[str, int]]:
 def benign_files(folder: Path, keras: bool) -> list[tuple[str, Path]]:
     """Real models: sklearn (pickle, joblib at each compression), torch, ONNX, Keras."""
     import joblib
-    from modelport.core.scan._generate import sklearn_models
+    from modelport.core.scan._estimators import sklearn_models
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

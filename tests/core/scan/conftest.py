@@ -13,7 +13,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def sklearn_models() -> dict[str, Any]:
-    from modelport.core.scan._generate import sklearn_models as build
+    from modelport.core.scan._estimators import sklearn_models as build
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -1,4 +1,10 @@
-"""The allowlists, loaded from the reviewed data file ``allowlist.toml`` beside this module."""
+"""The allowlists, loaded from the data files beside this module.
+
+``allowlist.toml`` holds the hand-reviewed groups (Python builtins, NumPy arrays, torch, ...);
+``allowlist_generated.toml`` is written by ``python -m modelport.core.scan._generate`` from rules
+over the installed scikit-learn, SciPy and NumPy. Both use one format and are merged: a name's
+uses are the union of its entries, and ``[arguments]`` rules merge per callee and position.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,10 @@ from importlib import resources
 
 from modelport.core.scan.pickle import USES
 
-#: The policies the data file defines.
+#: The policies the data files define.
 POLICIES = ("sklearn", "torch")
+#: The data files, merged in this order.
+DATA_FILES = ("allowlist.toml", "allowlist_generated.toml")
 
 
 @dataclass(frozen=True)
@@ -59,12 +67,12 @@ def _split(qualname: str) -> tuple[str, str]:
     return module, name
 
 
-def parse(text: str) -> dict[str, NameAllowlist]:
-    """Parse the data file into one allowlist per policy."""
-    doc = tomllib.loads(text)
+def parse(*texts: str) -> dict[str, NameAllowlist]:
+    """Parse the data files into one allowlist per policy (all files merged)."""
     merged: dict[str, dict[tuple[str, str], frozenset[str]]] = {p: {} for p in POLICIES}
     arguments: dict[str, dict[str, dict[int, frozenset[str]]]] = {p: {} for p in POLICIES}
-    for group_name, group in doc.items():
+    groups = [item for text in texts for item in tomllib.loads(text).items()]
+    for group_name, group in groups:
         if not isinstance(group, dict) or "allow" not in group:
             continue
         if group_name == "arguments":
@@ -104,15 +112,28 @@ def _parse_arguments(
         _split(callee)
         if not isinstance(positions, dict):
             raise ValueError(f"{callee}: argument rule must map positions to names")
-        rule = {int(pos): frozenset(names) for pos, names in positions.items()}
         for policy_name in POLICIES:
-            out[policy_name][callee] = rule
+            rule = out[policy_name].setdefault(callee, {})
+            for pos, names in positions.items():
+                rule[int(pos)] = rule.get(int(pos), frozenset()) | frozenset(names)
+
+
+def _read(name: str) -> str:
+    return resources.files("modelport.core.scan").joinpath(name).read_text("utf-8")
 
 
 @functools.cache
 def load() -> dict[str, NameAllowlist]:
-    text = resources.files("modelport.core.scan").joinpath("allowlist.toml").read_text("utf-8")
-    return parse(text)
+    return parse(*(_read(name) for name in DATA_FILES))
+
+
+def hand_reviewed_names() -> dict[str, set[str]]:
+    """Every name in ``allowlist.toml`` with its uses, over all policies (for the generator)."""
+    out: dict[str, set[str]] = {}
+    for table in parse(_read(DATA_FILES[0])).values():
+        for (module, name), uses in table.entries.items():
+            out.setdefault(f"{module}.{name}", set()).update(uses)
+    return out
 
 
 def policy(name: str) -> NameAllowlist:

@@ -27,6 +27,7 @@ from modelport.core.formats import (
 )
 from modelport.core.formats.joblib import COMPRESSED
 from modelport.core.formats.keras import HDF5_OFFSETS, HDF5_SIGNATURE
+from modelport.core.scan import allowlist as allowlist_files
 from modelport.core.scan.limits import Deadline, LimitExceeded, Limits
 from modelport.core.scan.verdict import Code, Finding, Verdict, outcome_of
 
@@ -100,7 +101,7 @@ def scanner_version() -> str:
     """``<rules version>+<sha256 prefix of the allowlist data files>``, stored with verdicts."""
     digest = hashlib.sha256()
     folder = resources.files("modelport.core.scan")
-    for name in ("allowlist.toml", "keras_allowlist.toml"):
+    for name in (*allowlist_files.DATA_FILES, "keras_allowlist.toml"):
         digest.update(folder.joinpath(name).read_bytes())
     return f"{SCANNER_VERSION}+{digest.hexdigest()[:12]}"
 
