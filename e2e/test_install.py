@@ -34,6 +34,7 @@ from typing import IO, Any
 
 import httpx
 import pytest
+from modelport.core.formats import ModelFormat
 
 from testing.harness.cluster import Cluster
 from testing.harness.process import free_ports
@@ -412,7 +413,7 @@ def test_every_format_becomes_a_ready_endpoint(
     stack: Stack, user: User, model_files: dict[str, ModelFile]
 ) -> None:
     files = _one_per_format(model_files, stack.workdir)
-    assert sorted(files) == ["h5", "joblib", "keras", "onnx", "pkl", "pt", "pth"]
+    assert sorted(files) == sorted(fmt.value for fmt in ModelFormat)
     uploaded = {fmt: upload(stack, user, path, f"e2e {fmt}") for fmt, path in files.items()}
 
     for fmt, response in uploaded.items():
