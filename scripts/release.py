@@ -10,9 +10,10 @@
 
 The version in ``pyproject.toml`` is the source: the running code reads it from the installed
 package's metadata, and ``stamp`` copies it into the chart's ``version`` and ``appVersion`` (which
-the image tags default to). The image names come from one table, ``modelport.core.images``, that
-the operator's and the chart's defaults are held to. ``--registry`` replaces registry and prefix
-together (``ghcr.io/modelport`` by default; a fork would pass ``ghcr.io/<owner>``).
+the image tags default to); ``check`` also wants a ``## [VERSION]`` section in CHANGELOG.md. The
+image names come from one table, ``modelport.core.images``, that the operator's and the chart's
+defaults are held to. ``--registry`` replaces registry and prefix together (``ghcr.io/modelport``
+by default; a fork would pass ``ghcr.io/<owner>``).
 
 Standard library and PyYAML only; runs from the source tree, nothing needs to be installed.
 """
@@ -40,6 +41,7 @@ from modelport.core.formats import registered  # noqa: E402
 PYPROJECT = Path("pyproject.toml")
 CHART = Path("charts/modelport/Chart.yaml")
 VALUES = Path("charts/modelport/values.yaml")
+CHANGELOG = Path("CHANGELOG.md")
 
 #: A release version: plain ``MAJOR.MINOR.PATCH``, the one spelling that PEP 440 (the package),
 #: SemVer (the chart) and image tags all accept unchanged.
@@ -135,6 +137,8 @@ def problems(root: Path = ROOT, *, tag: str | None = None) -> list[str]:
             found.append(f"{copy.path}: {copy.line.pattern!r} reads {copied!r}, not {version!r}")
     if tag is not None and tag != f"v{version}":
         found.append(f"tag {tag!r} does not name version {version} (v{version})")
+    if not re.search(rf"^## \[{re.escape(version)}\]", (root / CHANGELOG).read_text(), re.M):
+        found.append(f"{CHANGELOG} has no section for {version} (## [{version}])")
     found += _chart_image_problems(root)
     found += _runtime_image_problems()
     found += _dockerfile_problems(root)

@@ -27,6 +27,7 @@ RELEASE = ROOT / "scripts" / "release.py"
 #: What `release.py stamp` and `check` read and write, copied into a scratch tree to edit.
 RELEASE_TREE = (
     "scripts/release.py",
+    "CHANGELOG.md",
     "pyproject.toml",
     "charts/modelport/Chart.yaml",
     "charts/modelport/values.yaml",
@@ -112,6 +113,11 @@ def test_stamp_writes_every_copy_and_nothing_else(tree: Path) -> None:
 
     result = release("stamp", "2.3.4", root=tree)
     assert result.returncode == 0, result.stderr
+    assert "CHANGELOG.md has no section for 2.3.4" in release("check", root=tree).stderr
+    changelog = tree / "CHANGELOG.md"
+    changelog.write_text(
+        changelog.read_text().replace("## [Unreleased]", "## [2.3.4] - 2027-01-01")
+    )
 
     assert release("check", "--tag", "v2.3.4", root=tree).returncode == 0
     assert release("version", root=tree).stdout.strip() == "2.3.4"
@@ -149,6 +155,7 @@ def test_stamp_refuses_what_is_not_one_spelling_everywhere(tree: Path, version: 
             "models.runtime.repositoryPrefix",
         ),
         ("runtime-image/Dockerfile", "AS keras", "AS tensorflow", "'keras'"),
+        ("CHANGELOG.md", f"## [{VERSION}]", f"## {VERSION}", "CHANGELOG.md"),
         ("core/modelport/core/formats/onnx.py", '"runtime-onnx"', '"runtime-ort"', "runtime-ort"),
     ],
 )
