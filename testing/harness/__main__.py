@@ -1,6 +1,6 @@
 """`python -m testing.harness build|up`: build the cached binaries, or run a cluster by hand.
 
-python -m testing.harness build     # build (or find) the pinned binaries; prints their folder
+python -m testing.harness build     # build (or find) the pinned binaries and actionlint
 python -m testing.harness up        # start a cluster, print `export KUBECONFIG=...`, wait for ^C
 """
 
@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
+from testing.harness.actionlint import actionlint_version, ensure_actionlint
 from testing.harness.binaries import BinariesError, ensure_binaries, tool_versions
 from testing.harness.cluster import Cluster, ClusterError
 
@@ -24,10 +25,13 @@ def build() -> int:
     started = time.monotonic()
     try:
         bin_dir = ensure_binaries()
+        print(f"{versions.key}: {bin_dir} ({time.monotonic() - started:.0f}s)")
+        started = time.monotonic()
+        linter = ensure_actionlint()
     except BinariesError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"{versions.key}: {bin_dir} ({time.monotonic() - started:.0f}s)")
+    print(f"actionlint-{actionlint_version()}: {linter} ({time.monotonic() - started:.0f}s)")
     return 0
 
 
@@ -53,7 +57,7 @@ def up(keep: bool) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m testing.harness", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("build", help="build or find the cached control-plane binaries")
+    commands.add_parser("build", help="build or find the cached control-plane binaries, actionlint")
     run = commands.add_parser("up", help="start a cluster and wait for Ctrl-C")
     run.add_argument("--keep", action="store_true", help="keep the cluster folder afterwards")
     args = parser.parse_args(argv)

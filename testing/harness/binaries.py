@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,13 +86,18 @@ def tool_versions(tools_dir: Path = TOOLS_DIR) -> ToolVersions:
     )
 
 
-def cache_root(environ: dict[str, str] | None = None) -> Path:
-    """The per-user cache folder that holds every built version."""
+def modelport_cache(environ: Mapping[str, str] | None = None) -> Path:
+    """Modelport's per-user cache folder (the one scripts/test.sh uses)."""
     env = os.environ if environ is None else environ
     if base := env.get("MODELPORT_CACHE"):
-        return Path(base) / "k8s-bin"
+        return Path(base)
     xdg = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "modelport" / "k8s-bin"
+    return Path(xdg) / "modelport"
+
+
+def cache_root(environ: Mapping[str, str] | None = None) -> Path:
+    """The cache folder that holds every built version of the control-plane binaries."""
+    return modelport_cache(environ) / "k8s-bin"
 
 
 def is_complete(bin_dir: Path) -> bool:
@@ -117,7 +122,7 @@ def ensure_binaries(*, build: bool = True) -> Path:
     if not build:
         raise BinariesError(f"no finished build in {target}; run `python -m testing.harness build`")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(target.with_name(target.name + ".lock")):
+    with locked(target.with_name(target.name + ".lock")):
         if not is_complete(target):  # another process may have built it while we waited
             _remove_stale_builds(target)
             _build_into(target)
@@ -131,7 +136,7 @@ def _remove_stale_builds(target: Path) -> None:
 
 
 @contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
+def locked(lock_path: Path) -> Iterator[None]:
     with lock_path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from modelport.api.settings import ApiSettings
+from modelport.core.version import VERSION
 from modelport.operator.settings import OperatorSettings
 
 from tests.chart.helm import CI_VALUES, HelmError, Manifest, env_of, find, pod_specs, render
@@ -129,7 +130,7 @@ def test_names_and_labels(values_file: Path | None) -> None:
         assert labels["app.kubernetes.io/name"] == "modelport"
         assert labels["app.kubernetes.io/instance"] == "mp"
         assert labels["app.kubernetes.io/managed-by"] == "Helm"
-        assert labels["helm.sh/chart"] == "modelport-0.1.0"
+        assert labels["helm.sh/chart"] == f"modelport-{VERSION}"
         assert "app.kubernetes.io/component" in labels
         assert all(len(v) <= 63 for v in labels.values())
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from modelport.core.version import VERSION
 
 from testing.harness.cluster import Cluster
 from testing.harness.nodes import CPU_NODES, GPU_NODES
@@ -168,7 +169,7 @@ def test_every_child_with_expected_fields(cluster: Cluster, ns: str) -> None:
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["MODELPORT_RUNTIME_KEY_FILE"] == "/var/run/modelport/keys/data-key"
     assert env["MODELPORT_RUNTIME_SHA256"] == SHA
-    assert container["image"].endswith("/runtime-onnx:0.1.0")
+    assert container["image"].endswith(f"/runtime-onnx:{VERSION}")
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert pod["automountServiceAccountToken"] is False
@@ -201,7 +202,7 @@ def test_gpu_model_lands_on_gpu_nodes(cluster: Cluster, ns: str) -> None:
     assert {p["spec"]["nodeName"] for p in placed} <= set(GPU_NODES)
     limits = placed[0]["spec"]["containers"][0]["resources"]["limits"]
     assert limits["nvidia.com/gpu"] == "1"
-    assert placed[0]["spec"]["containers"][0]["image"].endswith("/runtime-torch-gpu:0.1.0")
+    assert placed[0]["spec"]["containers"][0]["image"].endswith(f"/runtime-torch-gpu:{VERSION}")
 
 
 def test_impossible_gpu_request_reports_the_scheduler(cluster: Cluster, ns: str) -> None:
@@ -356,7 +357,7 @@ def test_drift_is_repaired(cluster: Cluster, ns: str) -> None:
         return bool(
             svc["metadata"]["uid"] != service_uid
             and exists(cluster, ns, "ingress", "mlmodel-drifty")
-            and image.endswith("/runtime-onnx:0.1.0")
+            and image.endswith(f"/runtime-onnx:{VERSION}")
             and dep["spec"]["replicas"] == 1
         )
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from modelport.core.formats import ModelFormat
 from modelport.core.spec import Routing
+from modelport.core.version import VERSION
 from modelport.operator import manifests as m
 from modelport.operator.settings import OperatorSettings
 
@@ -91,7 +92,7 @@ def test_deployment_of_an_encrypted_cpu_model(settings: OperatorSettings) -> Non
                     "containers": [
                         {
                             "name": "runtime",
-                            "image": "ghcr.io/modelport/runtime-onnx:0.1.0",
+                            "image": f"ghcr.io/modelport/runtime-onnx:{VERSION}",
                             "imagePullPolicy": "IfNotPresent",
                             "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
                             "env": [
@@ -197,7 +198,7 @@ def test_gpu_model_gets_gpu_limits_placement_and_image(settings: OperatorSetting
     )
     pod = m.deployment(model, settings, key_checksum=None)["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    assert container["image"] == "ghcr.io/modelport/runtime-torch-gpu:0.1.0"
+    assert container["image"] == f"ghcr.io/modelport/runtime-torch-gpu:{VERSION}"
     assert container["resources"] == {
         "requests": {"cpu": "2", "memory": "8Gi"},
         "limits": {"memory": "16Gi", "nvidia.com/gpu": "2"},
@@ -222,12 +223,12 @@ def test_cpu_model_has_no_gpu_placement(settings: OperatorSettings) -> None:
 @pytest.mark.parametrize(
     ("fmt", "gpu", "image"),
     [
-        ("pkl", False, "ghcr.io/modelport/runtime-sklearn:0.1.0"),
-        ("joblib", True, "ghcr.io/modelport/runtime-sklearn:0.1.0"),
-        ("h5", True, "ghcr.io/modelport/runtime-keras-gpu:0.1.0"),
-        ("keras", False, "ghcr.io/modelport/runtime-keras:0.1.0"),
-        ("onnx", False, "ghcr.io/modelport/runtime-onnx:0.1.0"),
-        ("pth", False, "ghcr.io/modelport/runtime-torch:0.1.0"),
+        ("pkl", False, f"ghcr.io/modelport/runtime-sklearn:{VERSION}"),
+        ("joblib", True, f"ghcr.io/modelport/runtime-sklearn:{VERSION}"),
+        ("h5", True, f"ghcr.io/modelport/runtime-keras:{VERSION}"),
+        ("keras", False, f"ghcr.io/modelport/runtime-keras:{VERSION}"),
+        ("onnx", False, f"ghcr.io/modelport/runtime-onnx:{VERSION}"),
+        ("pth", False, f"ghcr.io/modelport/runtime-torch:{VERSION}"),
     ],
 )
 def test_image_by_format_and_gpu(
@@ -239,7 +240,7 @@ def test_image_by_format_and_gpu(
 def test_image_map_override_and_spec_override(settings: OperatorSettings) -> None:
     custom = settings.model_copy(update={"runtime_images": {"onnx-gpu": "r/onnx-cuda:1"}})
     assert custom.runtime_image(ModelFormat.ONNX, gpu=True) == "r/onnx-cuda:1"
-    assert custom.runtime_image(ModelFormat.ONNX, gpu=False).endswith("runtime-onnx:0.1.0")
+    assert custom.runtime_image(ModelFormat.ONNX, gpu=False).endswith(f"runtime-onnx:{VERSION}")
     model = make_model(runtimeImage="registry.local/mine:2")
     dep = m.deployment(model, custom, key_checksum=None)
     assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.local/mine:2"

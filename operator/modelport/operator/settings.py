@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelport.core.formats import ModelFormat, spec_for
+from modelport.core.images import DEFAULT_REPOSITORY, runtime_image_name
 from modelport.core.spec import EndpointRule, Routing
 from modelport.core.version import VERSION
 from pydantic import Field, field_validator, model_validator
@@ -46,7 +47,8 @@ class OperatorSettings(BaseSettings):
     """Re-apply every model's children this often (0: never); events repair drift anyway."""
 
     # --- Runtime image -------------------------------------------------------------------------
-    image_registry: str = "ghcr.io/modelport"
+    image_registry: str = DEFAULT_REPOSITORY
+    """Registry and path of the runtime images, ``<image_registry>/runtime-<family>:<tag>``."""
     image_tag: str = VERSION
     """Tag of the runtime images; defaults to this operator's own version."""
     runtime_images: dict[str, str] = Field(default_factory=dict)
@@ -142,5 +144,5 @@ class OperatorSettings(BaseSettings):
         spec = spec_for(fmt)
         if gpu and fmt.value in self.runtime_images and not spec.gpu_image:
             return self.runtime_images[fmt.value]
-        name = f"{spec.image}-gpu" if gpu and spec.gpu_image else spec.image
+        name = runtime_image_name(spec, gpu=gpu)
         return f"{self.image_registry}/{name}:{self.image_tag}"

@@ -3,7 +3,9 @@
 
 The two are separate families: their bytes differ, and Keras itself picks its reader by the
 extension, so an HDF5 file named ``.keras`` (or a ``.keras`` zip named ``.h5``) is a mismatch.
-Both are served by the same loader module and runtime image.
+Both are served by the same loader module and runtime image. No GPU build of that image exists
+(runtime-image/Dockerfile's ``gpu`` target carries torch and onnxruntime, not TensorFlow), so a
+Keras model on a GPU node runs in the CPU image.
 """
 
 from __future__ import annotations
@@ -57,7 +59,6 @@ SPEC = FormatSpec(
     scanner="modelport.core.scan.keras:scan_h5",
     loader="modelport.runtime.loaders.keras",
     image="runtime-keras",
-    gpu_image=True,
 )
 
 ARCHIVE_SPEC = FormatSpec(
@@ -69,5 +70,4 @@ ARCHIVE_SPEC = FormatSpec(
     scanner="modelport.core.scan.keras:scan_keras",
     loader="modelport.runtime.loaders.keras",
     image="runtime-keras",
-    gpu_image=True,
 )
