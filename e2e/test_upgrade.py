@@ -20,7 +20,9 @@ still Ready (its Ready condition never changed), no child was recreated and no p
 template changed only where the new version changes it (the runtime image tag when the version
 moved), the generated master key and JWT secret kept their data, the database kept its rows and
 the new migrator found nothing to apply, a session and API key from before the upgrade still
-work, and the new control API can change a model the previous one created.
+work, and the new control API can change a model the previous one created. Last, `helm rollback`
+brings the previous chart back (its Role, its CRD) and keeps every model's children and the
+secrets.
 """
 
 from __future__ import annotations
@@ -198,6 +200,7 @@ class Upgrade:
     models: list[str]
     namespace: str
     cluster: Cluster
+    db_url: str
 
 
 def _app_version(chart: Path) -> str:
@@ -317,6 +320,7 @@ def upgrade(
             models=models,
             namespace=namespace,
             cluster=cluster,
+            db_url=db_url,
         )
     finally:
         for process in reversed(processes):
@@ -344,23 +348,33 @@ def test_helm_upgrade_from_the_previous_chart(upgrade: Upgrade) -> None:
     check_the_database_keeps_its_rows_and_migrates_once(upgrade)
     check_sessions_keys_and_models_from_before_still_work(upgrade)
     check_a_model_from_before_can_be_changed_after(upgrade)
+    check_a_rollback_keeps_models_and_secrets(upgrade)  # last: it undoes the upgrade
 
 
-def check_the_release_is_upgraded_to_this_chart(upgrade: Upgrade) -> None:
+def _formats(cluster: Cluster) -> set[str]:
+    """The formats the installed CRD accepts."""
+    crd = cluster.kubectl_json("get", "crd", CRD)
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return set(schema["properties"]["spec"]["properties"]["format"]["enum"])
+
+
+def _mlmodel_verbs(upgrade: Upgrade) -> set[str]:
+    """The verbs the control API's Role grants on MLModels."""
+    role = upgrade.cluster.kubectl_json("get", "role", API_DEPLOYMENT, "-n", upgrade.namespace)
+    return set(next(r for r in role["rules"] if "mlmodels" in r["resources"])["verbs"])
+
+
+def _statuses(upgrade: Upgrade) -> list[str]:
     history = upgrade.cluster.helm(
         "history", RELEASE, "--namespace", upgrade.namespace, "--output", "json"
     )
-    revisions = yaml.safe_load(history.stdout)
-    assert [r["status"] for r in revisions] == ["superseded", "deployed"]
-    # The control API's Role is the new chart's: server-side apply needs `patch`.
-    role = upgrade.cluster.kubectl_json("get", "role", API_DEPLOYMENT, "-n", upgrade.namespace)
-    mlmodels = next(r for r in role["rules"] if "mlmodels" in r["resources"])
-    assert "patch" in mlmodels["verbs"]
-    # The CRD is a template, so the upgrade brought the formats added since.
-    crd = upgrade.cluster.kubectl_json("get", "crd", CRD)
-    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    formats = schema["properties"]["spec"]["properties"]["format"]["enum"]
-    assert {"keras", "pt2"} <= set(formats)
+    return [str(r["status"]) for r in yaml.safe_load(history.stdout)]
+
+
+def check_the_release_is_upgraded_to_this_chart(upgrade: Upgrade) -> None:
+    assert _statuses(upgrade) == ["superseded", "deployed"]
+    assert "patch" in _mlmodel_verbs(upgrade)  # the new API applies MLModels server-side
+    assert {"keras", "pt2"} <= _formats(upgrade.cluster)  # the CRD is a template: upgraded
 
 
 def check_every_model_stays_ready_and_keeps_its_children_and_pods(upgrade: Upgrade) -> None:
@@ -433,3 +447,17 @@ def check_a_model_from_before_can_be_changed_after(upgrade: Upgrade) -> None:
     # A new limit changes the Secret, whose checksum rolls the model's pods: Ready again after.
     wait_for(partial(_rolled_out, cluster, namespace, name), what="the model's pods rolled")
     wait_for(partial(_ready, cluster, namespace, name), what="Ready after the change")
+
+
+def check_a_rollback_keeps_models_and_secrets(upgrade: Upgrade) -> None:
+    """`helm rollback` to the previous revision, as docs/install.md gives it."""
+    cluster, namespace = upgrade.cluster, upgrade.namespace
+    cluster.helm("rollback", RELEASE, "1", "--namespace", namespace)
+    assert _statuses(upgrade) == ["superseded", "superseded", "deployed"]
+    assert "update" in _mlmodel_verbs(upgrade)
+    assert not {"keras", "pt2"} & _formats(cluster)  # the previous CRD is back
+    for key, uid in upgrade.before.uids.items():
+        kind, name = key.split("/", 1)
+        assert _uid(cluster, namespace, kind, name) == uid, key
+    secrets = snapshot(cluster, namespace, upgrade.db_url, upgrade.models).secrets
+    assert secrets == upgrade.before.secrets
