@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -233,7 +233,9 @@ def token_kubeconfig(cluster: Cluster, namespace: str, account: str, path: Path)
     return cluster.write_token_kubeconfig(cluster.create_token(account, namespace), path, account)
 
 
-def install(cluster: Cluster, namespace: str, db_url: str, s3: S3Server, bucket: str) -> None:
+def install(
+    cluster: Cluster, namespace: str, db_url: str, s3: S3Server, bucket: str, chart: Path = CHART
+) -> None:
     cluster.kubectl("create", "namespace", namespace)
     cluster.kubectl(
         "create", "secret", "generic", "modelport-database", "-n", namespace,
@@ -260,11 +262,16 @@ def install(cluster: Cluster, namespace: str, db_url: str, s3: S3Server, bucket:
         "networkPolicy.artifactStore.port": str(s3.port),
     }
     sets = [arg for k, v in values.items() for arg in ("--set", f"{k}={v}")]
-    cluster.helm("install", RELEASE, str(CHART), "--namespace", namespace, *sets)
+    cluster.helm("install", RELEASE, str(chart), "--namespace", namespace, *sets)
 
 
-def start_api(cluster: Cluster, namespace: str, workdir: Path) -> tuple[Process, str]:
-    """Migrate with the init container, then serve with the API container, as the pod would."""
+def start_api(
+    cluster: Cluster, namespace: str, workdir: Path, extra_env: Mapping[str, str] | None = None
+) -> tuple[Process, str]:
+    """Migrate with the init container, then serve with the API container, as the pod would.
+
+    `extra_env` is added to both (a PYTHONPATH that picks which code runs, say).
+    """
     pod = pod_template(cluster, namespace, API_DEPLOYMENT)
     account = pod["serviceAccountName"]
     kubeconfig = token_kubeconfig(cluster, namespace, account, workdir / "api.kubeconfig")
@@ -273,7 +280,7 @@ def start_api(cluster: Cluster, namespace: str, workdir: Path) -> tuple[Process,
     for name in ("migrate", "api"):
         container = container_named(pod, name)
         env = container_env(cluster, namespace, container, pod_name=f"{API_DEPLOYMENT}-local")
-        env["KUBECONFIG"] = str(kubeconfig)
+        env.update({**(extra_env or {}), "KUBECONFIG": str(kubeconfig)})
         argv = resolve_command(container, ["modelport-api"])
         if name == "api":
             argv = with_flag(with_flag(argv, "--port", str(port)), "--host", "127.0.0.1")
@@ -289,14 +296,17 @@ def start_api(cluster: Cluster, namespace: str, workdir: Path) -> tuple[Process,
     return api, url
 
 
-def start_operator(cluster: Cluster, namespace: str, workdir: Path) -> Process:
+def start_operator(
+    cluster: Cluster, namespace: str, workdir: Path, extra_env: Mapping[str, str] | None = None
+) -> Process:
     pod = pod_template(cluster, namespace, OPERATOR_DEPLOYMENT)
     account = pod["serviceAccountName"]
     kubeconfig = token_kubeconfig(cluster, namespace, account, workdir / "operator.kubeconfig")
     container = container_named(pod, "operator")
     env = container_env(cluster, namespace, container, pod_name=f"{OPERATOR_DEPLOYMENT}-local")
     (port,) = free_ports(1)
-    env.update({"KUBECONFIG": str(kubeconfig), "MODELPORT_OPERATOR_HEALTH_PORT": str(port)})
+    env.update({**(extra_env or {}), "KUBECONFIG": str(kubeconfig)})
+    env["MODELPORT_OPERATOR_HEALTH_PORT"] = str(port)
     operator = Process(
         "operator",
         resolve_command(container, ["modelport-operator"]),

@@ -51,12 +51,15 @@ def serve(
 def migrate(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
-    """Upgrade the database schema (``alembic upgrade head``)."""
+    """Upgrade the database schema (``alembic upgrade head``), one migrator at a time."""
     from modelport.api.db.session import migrate as run_migrations
 
     settings = _settings()
-    run_migrations(settings.database_url, revision)
-    typer.echo(f"database migrated to {revision}")
+    applied = run_migrations(settings.database_url, revision)
+    if applied:
+        typer.echo(f"database migrated to {revision}: applied {', '.join(applied)}")
+    else:
+        typer.echo(f"database already at {revision}: nothing to apply")
 
 
 @cli.command("create-admin")

@@ -11,10 +11,15 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from modelport.core.errors import NotReady
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATE_HINT = "run `modelport-api migrate` (or `alembic -c control-api/alembic.ini upgrade head`)"
+
+#: Key of the PostgreSQL advisory lock that serialises migrations (the ASCII bytes "mpmigrat").
+MIGRATION_LOCK_KEY = 0x6D706D6967726174
+#: Alembic config attribute where the migration environment lists the revisions it applied.
+APPLIED_REVISIONS = "modelport_applied_revisions"
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -81,8 +86,37 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def migrate(url: str, revision: str = "head") -> None:
-    """Upgrade the database to ``revision``."""
+@contextmanager
+def migration_lock(connection: Connection) -> Iterator[None]:
+    """Hold the migrations' advisory lock on `connection` for the block (PostgreSQL only).
+
+    Two control API pods starting together both run `modelport-api migrate`: the second waits
+    here until the first has committed, then finds the schema at head and applies nothing. The
+    lock is session-level, so it outlives the transactions alembic opens on the same connection,
+    and PostgreSQL releases it should the process die. SQLite has no such lock and needs none
+    (one process owns the file).
+    """
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    connection.commit()  # leave no transaction open: alembic opens its own
+    try:
+        yield
+    finally:
+        if not connection.invalidated:  # a lost connection has released the lock already
+            connection.rollback()
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            connection.commit()
+
+
+def migrate(url: str, revision: str = "head") -> list[str]:
+    """Upgrade the database to ``revision``; return the revisions this call applied.
+
+    The list is empty when the database was already there (another process migrated it first).
+    """
     from alembic import command
 
-    command.upgrade(alembic_config(url), revision)
+    cfg = alembic_config(url)
+    command.upgrade(cfg, revision)
+    return list(cfg.attributes.get(APPLIED_REVISIONS, []))
