@@ -79,12 +79,28 @@ def python_path(tree: Path) -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join(str(tree / root) for root in SOURCE_ROOTS)}
 
 
+def _has_previous(git: str) -> bool:
+    check = [git, "-C", str(ROOT), "cat-file", "-e", f"{PREVIOUS}^{{commit}}"]
+    return subprocess.run(check, capture_output=True, check=False).returncode == 0
+
+
+def _fetch_previous_if_missing(git: str) -> None:
+    """A shallow or single-branch clone may lack `PREVIOUS`: fetch it from where the clone came
+    from (its history, or the commit by hash)."""
+    for fetch in (["fetch", "--quiet", "--unshallow"], ["fetch", "--quiet", "origin", PREVIOUS]):
+        if _has_previous(git):
+            return
+        subprocess.run([git, "-C", str(ROOT), *fetch], capture_output=True, check=False,
+                       timeout=300)  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def previous_tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The repository at `PREVIOUS`, checked out with `git worktree add` (removed afterwards)."""
     git = shutil.which("git")
     if git is None or not (ROOT / ".git").exists():
         pytest.fail("the upgrade test needs git and this checkout's history")
+    _fetch_previous_if_missing(git)
     tree = tmp_path_factory.mktemp("previous") / "modelport"
     added = subprocess.run(
         [git, "-C", str(ROOT), "worktree", "add", "--detach", str(tree), PREVIOUS],

@@ -8,7 +8,6 @@ import re
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -16,20 +15,9 @@ import pytest
 
 from testing.payloads import onnx_add_one
 from testing.ports import free_port
+from testing.up import wait_for
 
 pytestmark = [pytest.mark.slow]
-
-
-def _wait(check, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.25)
 
 
 def test_modelport_up_serves_an_uploaded_model(tmp_path: Path) -> None:
@@ -51,7 +39,7 @@ def test_modelport_up_serves_an_uploaded_model(tmp_path: Path) -> None:
     proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait(lambda: httpx.get(f"{url}/readyz").status_code == 200, 90, "the API")
+        wait_for(lambda: httpx.get(f"{url}/readyz").status_code == 200, timeout=90, what="the API")
         log.seek(0)
         match = re.search(r"Admin API key \(shown once, store it now\): (mp_\S+)", log.read())
         assert match, "the first admin's key is printed"
@@ -77,7 +65,7 @@ def test_modelport_up_serves_an_uploaded_model(tmp_path: Path) -> None:
             p = httpx.post(f"{endpoint}/predict", json={"inputData": [[1.0, 2.0]]}, headers=auth)
             return p.status_code == 200 and p.json()["predictions"] == [[2.0, 3.0]]
 
-        _wait(predicted, 60, "the first prediction")
+        wait_for(predicted, timeout=60, what="the first prediction")
         assert _processes_using(data), "the model runs as a local runtime process"
 
         # `modelport upload` prints the new model's id and endpoint URL.
@@ -107,21 +95,23 @@ def test_modelport_up_serves_an_uploaded_model(tmp_path: Path) -> None:
         proc.wait(timeout=30)
         log.close()
     # Stopping `modelport up` stops the runtimes it started.
-    _wait(lambda: not _processes_using(data), 30, "the runtimes to stop")
+    wait_for(lambda: not _processes_using(data), timeout=30, what="the runtimes to stop")
 
     # Started again on the same folder: no new admin, the models serve again with the same key.
     log = (tmp_path / "up2.log").open("w+")
     proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
-        _wait(lambda: httpx.get(f"{url}/readyz").status_code == 200, 90, "the API again")
-        _wait(predicted, 90, "a prediction after the restart")
+        wait_for(
+            lambda: httpx.get(f"{url}/readyz").status_code == 200, timeout=90, what="the API again"
+        )
+        wait_for(predicted, timeout=90, what="a prediction after the restart")
         log.seek(0)
         assert "Admin API key" not in log.read()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
-    _wait(lambda: not _processes_using(data), 30, "the runtimes to stop again")
+    wait_for(lambda: not _processes_using(data), timeout=30, what="the runtimes to stop again")
 
 
 def _processes_using(data: Path) -> list[int]:

@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import pickle
 import re
-import signal
 import sqlite3
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,6 +17,7 @@ from alembic.script import ScriptDirectory
 
 from testing.payloads import onnx_add_one
 from testing.ports import free_port
+from testing.up import stop, wait_for
 from tests.release.conftest import Dists
 from tests.release.dist import REPO_ROOT, SUBPACKAGES, Venv, install, package_sources
 
@@ -120,18 +119,6 @@ def test_the_runtime_extra_alone_has_no_database_or_operator(tmp_path: Path, dis
 # --- docs/api.md's quick start: `modelport up`, upload, predict ------------------------------
 
 
-def wait_for(check: Callable[[], bool], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.25)
-
-
 @pytest.fixture
 def modelport_up(clean_install: Venv) -> Iterator[tuple[str, Path]]:
     """``modelport up`` from the clean environment; its URL and its log."""
@@ -149,12 +136,7 @@ def modelport_up(clean_install: Venv) -> Iterator[tuple[str, Path]]:
     try:
         yield f"http://127.0.0.1:{port}", log
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def test_the_quick_start_serves_a_model_from_the_wheel(

@@ -33,12 +33,13 @@ Secrets come from Secrets by reference and never appear in the rendered manifest
   value: {{ $api.signup | quote }}
 - name: MODELPORT_API_MAX_UPLOAD_BYTES
   value: {{ $api.maxUploadBytes | int64 | quote }}
+{{- /* dig: `helm upgrade --reuse-values` from a chart without api.scan keeps working */}}
 - name: MODELPORT_API_SCAN_CPU_SECONDS
-  value: {{ $api.scan.cpuSeconds | int64 | quote }}
+  value: {{ dig "scan" "cpuSeconds" 60 $api | int64 | quote }}
 - name: MODELPORT_API_SCAN_MEMORY_BYTES
-  value: {{ $api.scan.memoryBytes | int64 | quote }}
+  value: {{ dig "scan" "memoryBytes" 1073741824 $api | int64 | quote }}
 - name: MODELPORT_API_SCAN_TIMEOUT_SECONDS
-  value: {{ $api.scan.timeoutSeconds | quote }}
+  value: {{ dig "scan" "timeoutSeconds" 120 $api | quote }}
 - name: MODELPORT_API_SPOOL_DIR
   value: /tmp
 - name: MODELPORT_API_PUBLIC_URL
