@@ -233,6 +233,13 @@ def token_kubeconfig(cluster: Cluster, namespace: str, account: str, path: Path)
     return cluster.write_token_kubeconfig(cluster.create_token(account, namespace), path, account)
 
 
+def package_chart(cluster: Cluster, into: Path) -> Path:
+    """`helm package` of this checkout's chart, as the release workflow packages it."""
+    cluster.helm("package", str(CHART), "--destination", str(into))
+    (packaged,) = into.glob("modelport-*.tgz")
+    return packaged
+
+
 def install(
     cluster: Cluster, namespace: str, db_url: str, s3: S3Server, bucket: str, chart: Path = CHART
 ) -> None:
@@ -333,7 +340,9 @@ def stack(
     namespace = f"mp-e2e-{uuid.uuid4().hex[:8]}"
     workdir = tmp_path_factory.mktemp("install")
     bucket = s3_server.create_bucket()
-    install(k8s_cluster, namespace, postgres_server.create_database(), s3_server, bucket)
+    # As a user installs a release: the packaged chart, not the source folder.
+    chart = package_chart(k8s_cluster, workdir)
+    install(k8s_cluster, namespace, postgres_server.create_database(), s3_server, bucket, chart)
     api, url = start_api(k8s_cluster, namespace, workdir)
     operator: Process | None = None
     try:

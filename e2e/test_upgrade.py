@@ -55,6 +55,7 @@ from e2e.test_install import (
     ROOT,
     Process,
     install,
+    package_chart,
     start_api,
     start_operator,
     wait_for,
@@ -308,7 +309,8 @@ def upgrade(
         before = snapshot(cluster, namespace, db_url, models)
 
         # The upgrade, as docs/install.md gives it; then the pods' replacements, in order.
-        cluster.helm("upgrade", RELEASE, str(CHART), "--namespace", namespace, *UPGRADE_FLAGS)
+        packaged = package_chart(cluster, new_dir)
+        cluster.helm("upgrade", RELEASE, str(packaged), "--namespace", namespace, *UPGRADE_FLAGS)
         new_env = python_path(ROOT)
         new_api, new_url = start_api(cluster, namespace, new_dir, new_env)
         processes.append(new_api)
