@@ -3,6 +3,7 @@ the scan in a child process is stopped by its CPU, memory and wall-clock limits.
 
 from __future__ import annotations
 
+import os
 import pickle
 import tracemalloc
 import zlib
@@ -15,7 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from modelport.core.scan import Code, Limits, Outcome, Verdict, scan
 from modelport.core.scan.limits import LimitExceeded, MiB
-from modelport.core.scan.sandbox import ProcessLimits, run_isolated, scan_isolated
+from modelport.core.scan.sandbox import (
+    ProcessLimits,
+    child_environment,
+    run_isolated,
+    scan_isolated,
+)
 from modelport.core.scan.window import Window
 
 from testing.bombs import opcode_storm, string_hoard, zlib_joblib_bomb
@@ -163,3 +169,24 @@ def test_a_missing_file_is_undecidable(tmp_path: Path) -> None:
     verdict = scan_isolated(tmp_path / "absent.pkl")
     assert verdict.outcome is Outcome.UNDECIDABLE
     assert verdict.findings[0].code is Code.UNREADABLE
+
+
+def test_the_scan_child_inherits_none_of_the_callers_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The control API keeps its master keys, JWT secret and database URL in its environment;
+    the child that parses untrusted bytes gets none of them, yet still scans."""
+    secrets = {
+        "MODELPORT_API_MASTER_KEYS": "k1:" + "A" * 44,
+        "MODELPORT_API_JWT_SECRET": "j" * 40,
+        "MODELPORT_API_DATABASE_URL": "postgresql://u:p@db/modelport",
+        "AWS_SECRET_ACCESS_KEY": "s3-secret",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    passed = child_environment(os.environ)
+    assert not set(secrets) & set(passed)
+    assert passed["PATH"] == os.environ["PATH"]
+    path = tmp_path / "m.pkl"
+    path.write_bytes(pickle.dumps({"weights": [1.0, 2.0]}, protocol=4))
+    assert scan_isolated(path, expected_format="pkl").outcome is Outcome.SAFE

@@ -23,7 +23,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,7 +99,11 @@ def run_isolated(
     ]  # fmt: skip
     started = time.monotonic()
     proc = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_environment(os.environ),
     )
     output, timed_out = _collect(proc, limits.wall_seconds + GRACE_SECONDS)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -110,6 +114,17 @@ def run_isolated(
     verdict = _verdict_of(proc.returncode, report, timed_out, cpu, limits, fmt)
     peak = report.get("peakRssBytes") if report else None
     return IsolatedScan(verdict, peak if isinstance(peak, int) else None, cpu, wall)
+
+
+#: The only variables the child inherits: where to find programs and the modelport package, and
+#: the locale. Never the caller's secrets (the control API holds its master keys, JWT secret and
+#: database URL in its environment), since the child parses untrusted bytes in C parsers too.
+_INHERITED = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR")
+
+
+def child_environment(parent: Mapping[str, str]) -> dict[str, str]:
+    """The scan child's environment: :data:`_INHERITED` from `parent`, nothing else."""
+    return {name: parent[name] for name in _INHERITED if name in parent}
 
 
 def _collect(proc: subprocess.Popen[bytes], seconds: float) -> tuple[bytes, bool]:
