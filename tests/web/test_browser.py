@@ -216,6 +216,7 @@ def test_phone_width_and_keyboard(browser, modelport_up: RunningModelport, shots
         assert unlabeled == []
         # The drop zone is reachable and usable from the keyboard.
         page.locator("#drop").focus()
+        page.wait_for_function("document.activeElement?.id === 'drop'")
         with page.expect_file_chooser() as chooser:
             page.keyboard.press("Enter")
         assert chooser.value is not None

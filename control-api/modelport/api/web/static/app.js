@@ -382,13 +382,19 @@ async function viewAdmin() {
 
 // ---------------------------------------------------------------- routing
 
+// Each navigation gets a number; a route that an awaited request overtook renders nothing and
+// takes no focus, so a slow earlier view never replaces or steals focus from the current one.
+let routes = 0;
+
 async function route() {
   const hash = location.hash || "#/models";
+  const current = ++routes;
   if (!state.token) { $("#nav").hidden = true; viewAuth(); return; }
   try {
     if (!state.me) {
       state.me = await api("GET", "users/me");
       $("#nav-admin").hidden = state.me.role !== "admin";
+      if (current !== routes) return;
     }
     $("#nav").hidden = false;
     const m = hash.match(/^#\/models\/([^/]+)$/);
@@ -398,7 +404,7 @@ async function route() {
     else if (hash === "#/admin") await viewAdmin();
     else if (hash === "#/signin") viewAuth();
     else await viewModels();
-    $("#main").focus();
+    if (current === routes) $("#main").focus();
   } catch (err) {
     if (err instanceof ApiError) flash(describe(err), "error"); else throw err;
   }
