@@ -206,18 +206,19 @@ def _check_models_limit(session: Session, *, caller: Principal, lock: bool) -> N
         )
 
 
+def _ingest(ctx: AppContext, file: ReceivedFile, *, key: str) -> Artifact:
+    """Check, scan and store `file` under `key` with this API's store, keys and scan limits."""
+    return artifacts.ingest(
+        file, store=ctx.store, keys=ctx.keys, key=key, scan_limits=ctx.settings.scan_limits()
+    )
+
+
 def create(
     session: Session, *, ctx: AppContext, caller: Principal, new: ModelCreate, file: ReceivedFile
 ) -> UploadResponse:
     """Check, store and deploy a new model; all or nothing."""
     model_id = new_model_id()
-    artifact = artifacts.ingest(
-        file,
-        store=ctx.store,
-        keys=ctx.keys,
-        key=f"models/{model_id}/v1.mpa",
-        scan_limits=ctx.settings.scan_limits(),
-    )
+    artifact = _ingest(ctx, file, key=f"models/{model_id}/v1.mpa")
     with _kept_only_if_committed(session, artifact):
         _check_models_limit(session, caller=caller, lock=True)
         model = Model(
@@ -254,13 +255,7 @@ def add_version(
     """Store a new version of a model and roll it out (the old one serves until it is ready)."""
     owned(session, caller=caller, model_id=model_id)
     session.rollback()  # no connection is held while the file is scanned and stored
-    artifact = artifacts.ingest(
-        file,
-        store=ctx.store,
-        keys=ctx.keys,
-        key=f"models/{model_id}/v-{os.urandom(6).hex()}.mpa",
-        scan_limits=ctx.settings.scan_limits(),
-    )
+    artifact = _ingest(ctx, file, key=f"models/{model_id}/v-{os.urandom(6).hex()}.mpa")
     with _kept_only_if_committed(session, artifact):
         model = owned(session, caller=caller, model_id=model_id)
         last = session.scalar(
