@@ -197,6 +197,26 @@ def test_errors_are_shown_in_words(page, files, shots: Path) -> None:
     page.screenshot(path=shots / "12-error-too-large.png", full_page=True)
 
 
+def activates_from_keyboard(page, selector: str, file_input: str) -> bool:
+    """Focus `selector`, press Enter and Space, and say whether each press clicked the hidden
+    file input (which is what opens the browser's file chooser). The click is observed in the
+    page itself: Chromium's file-chooser event was seen to go missing on a loaded CI machine
+    (two full runs in six) although the page had clicked the input."""
+    page.evaluate(
+        """(sel) => { window.__clicks = 0;
+             document.querySelector(sel).addEventListener('click', (e) => {
+               window.__clicks += 1; e.preventDefault(); }); }""",
+        file_input,
+    )
+    for key, expected in (("Enter", 1), ("Space", 2)):
+        page.locator(selector).focus()
+        page.wait_for_function(f"document.activeElement === document.querySelector('{selector}')")
+        page.keyboard.press(key)
+        if page.evaluate("window.__clicks") != expected:
+            return False
+    return True
+
+
 def test_phone_width_and_keyboard(browser, modelport_up: RunningModelport, shots: Path) -> None:
     context = browser.new_context(base_url=modelport_up.url, viewport=PHONE)
     page = context.new_page()
@@ -215,11 +235,7 @@ def test_phone_width_and_keyboard(browser, modelport_up: RunningModelport, shots
         )
         assert unlabeled == []
         # The drop zone is reachable and usable from the keyboard.
-        page.locator("#drop").focus()
-        page.wait_for_function("document.activeElement?.id === 'drop'")
-        with page.expect_file_chooser() as chooser:
-            page.keyboard.press("Enter")
-        assert chooser.value is not None
+        assert activates_from_keyboard(page, "#drop", "#upload-file")
         page.screenshot(path=shots / "13-phone-upload.png", full_page=True)
     finally:
         context.close()
