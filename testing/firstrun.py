@@ -39,14 +39,38 @@ class Distro:
     """The debootstrap script, when the host's debootstrap predates the release."""
     keyring: str | None = None
     """The archive keyring checking the release's signature; None: the host's default."""
+    sources: str = ""
+    """``/etc/apt/sources.list`` as the release's installer writes it (debootstrap writes the
+    main component of the release alone)."""
 
 
-DEBIAN_12 = Distro("debian-12", "bookworm", "http://deb.debian.org/debian")
+DEBIAN_12 = Distro(
+    "debian-12",
+    "bookworm",
+    "http://deb.debian.org/debian",
+    sources=(
+        "deb http://deb.debian.org/debian bookworm main\n"
+        "deb http://deb.debian.org/debian bookworm-updates main\n"
+        "deb http://deb.debian.org/debian-security bookworm-security main\n"
+    ),
+)
 #: Debian's debootstrap 1.0.128 has no script named after 24.04: Ubuntu's releases since 7.10
 #: all use the ``gutsy`` one. Debian ships no Ubuntu keyring, so the Release file is not
 #: checked against one (the packages are still checked against the Release's hashes).
 UBUNTU_24_04 = Distro(
-    "ubuntu-24.04", "noble", "http://archive.ubuntu.com/ubuntu", script="gutsy", keyring=None
+    "ubuntu-24.04",
+    "noble",
+    "http://archive.ubuntu.com/ubuntu",
+    script="gutsy",
+    keyring=None,
+    sources="".join(
+        f"deb {mirror} {suite} main restricted universe multiverse\n"
+        for mirror, suite in (
+            ("http://archive.ubuntu.com/ubuntu", "noble"),
+            ("http://archive.ubuntu.com/ubuntu", "noble-updates"),
+            ("http://security.ubuntu.com/ubuntu", "noble-security"),
+        )
+    ),
 )
 DISTROS = (DEBIAN_12, UBUNTU_24_04)
 
@@ -98,6 +122,7 @@ def unpack(distro: Distro, root: Path) -> Path:
     with tarfile.open(rootfs_tar(distro)) as archive:
         archive.extractall(root, filter="fully_trusted")  # our own build: devices, owners
     shutil.copy("/etc/resolv.conf", root / "etc" / "resolv.conf")
+    (root / "etc/apt/sources.list").write_text(distro.sources)
     extra = Path("/usr/local/share/ca-certificates")
     for cert in extra.glob("*.crt") if extra.is_dir() else ():
         shutil.copy(cert, root / "usr/local/share/ca-certificates" / cert.name)

@@ -142,8 +142,9 @@ def test_readme_command_runs_modelport_on_a_fresh_machine(
 
         wait_for(predicted, timeout=120, what=f"the first prediction on {distro.name}")
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=60)
 
 
 def _ready(url: str) -> bool:
