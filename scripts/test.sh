@@ -14,10 +14,11 @@ log() { printf '\n== %s (%s)\n' "$*" "$(date +%T)"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # 1. System packages: PostgreSQL server binaries for the private test database, Chromium for
-#    the browser tests.
+#    the browser tests, debootstrap for the README's first command on stock Debian and Ubuntu.
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]} from Debian packages"
   as_root apt-get update -qq

@@ -168,3 +168,48 @@ def test_server_down_is_exit_2(env: dict[str, str]) -> None:
     done = run(env, "models", "list", "--url", "http://127.0.0.1:9", "--key", "mp_x_y", ok=False)
     assert done.returncode == 2
     assert "cannot reach" in done.stderr
+
+
+def test_newcomer_details(logged_in: dict[str, str], model_file) -> None:
+    """The name defaults to the file's stem; ids are never cut at 80 columns; settings print as
+    rows, not a Python dict; a new version shows a progress bar; a whole key revokes by its id
+    and is never echoed."""
+    path, _, _ = model_file
+    narrow = {**logged_in, "COLUMNS": "80"}
+    shown = run(narrow, "upload", str(path))
+    model_id = shown.stdout.split("model id:")[1].split()[0]
+    model = as_json(narrow, "models", "show", model_id)
+    assert model["name"] == "churn"
+
+    table = run(narrow, "models", "list").stdout
+    assert model_id in table, table
+    assert max(len(line) for line in table.splitlines()) <= 80
+
+    details = run(narrow, "models", "show", model_id).stdout
+    assert "settings.maxReplicas" in details and "{'" not in details, details
+
+    again = run(narrow, "versions", "upload", model_id, str(path))
+    assert "uploading churn.joblib" in again.stderr
+
+    created = as_json(narrow, "keys", "create", "to-revoke")
+    secret = created["key"].split("_", 2)[2]
+    revoked = run(narrow, "keys", "revoke", created["key"])
+    assert created["id"] in revoked.stdout
+    assert secret not in revoked.stdout + revoked.stderr
+    listed = [k for k in as_json(narrow, "keys", "list") if k["id"] == created["id"]]
+    assert listed[0]["revokedAt"] is not None
+    run(narrow, "models", "delete", model_id, "--yes")
+
+
+def test_revoking_a_malformed_id_does_not_echo_it(
+    logged_in: dict[str, str], modelport_up: RunningModelport
+) -> None:
+    import httpx
+
+    secretish = "mp_abcdefabcdef_" + "s3cr3t" * 6 + "x"
+    answer = httpx.delete(
+        f"{modelport_up.url}/api/v1/keys/{secretish}",
+        headers={"Authorization": f"Bearer {modelport_up.admin_key}"},
+    )
+    assert answer.status_code == 404
+    assert "s3cr3t" not in answer.text

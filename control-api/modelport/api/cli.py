@@ -18,11 +18,14 @@ def up(
         Path | None, typer.Option(help="Data folder (default ~/.local/share/modelport).")
     ] = None,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8000,
+    reset_admin_password: Annotated[
+        bool, typer.Option(help="Give admin@localhost a new password and print it once.")
+    ] = False,
 ) -> None:
     """Run Modelport on this machine: SQLite, local artifacts, models as local processes."""
     from modelport.api import up as embedded
 
-    embedded.run(data_dir, port=port)
+    embedded.run(data_dir, port=port, reset_password=reset_admin_password)
 
 
 @cli.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -3,14 +3,19 @@
 Under a data folder (default ``$XDG_DATA_HOME/modelport``, i.e. ``~/.local/share/modelport``):
 ``modelport.db`` (SQLite), ``artifacts/`` (encrypted models), ``master.key`` and ``jwt.secret``
 (generated once, mode 0600), ``run/`` (key files and logs of the local runtimes). The API listens
-on 127.0.0.1 only; the first run creates an admin and prints their API key once.
+on 127.0.0.1 only. The first run creates an admin (``admin@localhost``) with a password (asked
+for on a terminal, else generated) and an API key, and prints both once; later runs say how to get
+a new key, and ``--reset-admin-password`` prints a new password.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
 import secrets
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from modelport.api.settings import ApiSettings
@@ -54,8 +59,33 @@ def embedded_settings(data_dir: Path, *, port: int) -> ApiSettings:
     )
 
 
-def first_admin_key(settings: ApiSettings) -> str | None:
-    """Create the admin and a key on the first run; None when users exist already."""
+@dataclass(frozen=True)
+class FirstRun:
+    """What the first run creates and prints once: the admin's password and API key."""
+
+    password: str
+    key: str
+
+
+def choose_password() -> tuple[str, bool]:
+    """The admin's password: typed twice on a terminal (empty: generated), else generated.
+    Returns the password and whether it was generated (and so must be printed)."""
+    if sys.stdin.isatty():
+        while True:
+            typed = getpass.getpass(f"Choose a password for {ADMIN_EMAIL} (empty: generate one): ")
+            if not typed:
+                break
+            if len(typed) < 8:
+                print("At least 8 characters, please.", flush=True)
+            elif getpass.getpass("Again: ") == typed:
+                return typed, False
+            else:
+                print("The two did not match.", flush=True)
+    return secrets.token_urlsafe(12), True
+
+
+def first_run(settings: ApiSettings, password: Callable[[], tuple[str, bool]]) -> FirstRun | None:
+    """Create the admin, their password and a key on the first run; None when users exist."""
     from modelport.api.db.session import Database
     from modelport.api.db.tables import User
     from modelport.api.services import keys
@@ -66,19 +96,44 @@ def first_admin_key(settings: ApiSettings) -> str | None:
         with db.sessions() as session:
             if session.scalar(select(func.count()).select_from(User)):
                 return None
+            chosen, generated = password()
             _, key = keys.create_admin_with_key(
                 session,
                 settings=settings,
                 email=ADMIN_EMAIL,
-                password=None,
+                password=chosen,
                 key_name="modelport up",
             )
-            return key
+            return FirstRun(password=chosen if generated else "", key=key)
     finally:
         db.dispose()
 
 
-def run(data_dir: Path | None = None, *, port: int = 8000) -> None:
+def reset_admin_password(settings: ApiSettings) -> str:
+    """Give ``admin@localhost`` a new generated password and return it. Whoever can run ``up``
+    on this data folder can read its database and keys anyway."""
+    from modelport.api import auth
+    from modelport.api.db.session import Database
+    from modelport.api.db.tables import User
+    from modelport.api.services import audit
+    from sqlalchemy import select
+
+    password = secrets.token_urlsafe(12)
+    db = Database(settings.database_url)
+    try:
+        with db.sessions() as session:
+            admin = session.scalar(select(User).where(User.email == ADMIN_EMAIL))
+            if admin is None:
+                raise SystemExit(f"there is no {ADMIN_EMAIL} in this data folder")
+            admin.password_hash = auth.hash_password(password)
+            audit.record(session, actor_id=admin.id, action="user.password_reset", target=admin.id)
+            session.commit()
+    finally:
+        db.dispose()
+    return password
+
+
+def run(data_dir: Path | None = None, *, port: int = 8000, reset_password: bool = False) -> None:
     """Migrate, create the first admin, then serve on 127.0.0.1 until interrupted."""
     import uvicorn
     from modelport.api.app import create_app
@@ -88,23 +143,46 @@ def run(data_dir: Path | None = None, *, port: int = 8000) -> None:
     folder = (data_dir or default_data_dir()).expanduser().resolve()
     settings = embedded_settings(folder, port=port)
     migrate(settings.database_url)
-    key = first_admin_key(settings)
-    _banner(settings, folder, key)
+    created = first_run(settings, choose_password)
+    new_password = reset_admin_password(settings) if reset_password and not created else None
+    print(banner(settings, folder, created, new_password), flush=True)
     uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
 
 
-def _banner(settings: ApiSettings, folder: Path, key: str | None) -> None:
+def banner(
+    settings: ApiSettings, folder: Path, created: FirstRun | None, new_password: str | None
+) -> str:
+    """What ``up`` prints at start: where it runs, how to sign in, and how to get a key."""
     url = settings.public_url
-    lines = [f"Modelport is running at {url} (data in {folder})"]
-    if key is not None:
+    lines = [
+        f"Modelport is running at {url} (data in {folder})",
+        f"Web UI: {url}/ui/",
+    ]
+    if created is not None:
+        lines += ["", f"Admin sign-in: {ADMIN_EMAIL}"]
+        if created.password:
+            lines += [f"Admin password (shown once, store it now): {created.password}"]
         lines += [
+            f"Admin API key (shown once, store it now): {created.key}",
             "",
-            f"Admin API key (shown once, store it now): {key}",
-            "",
-            "Upload a model and call it:",
-            f"  curl -H 'Authorization: Bearer {key}' -F file=@model.onnx -F modelName=demo \\",
-            f"       {url}/api/v1/models",
-            f"  curl -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\",
-            "       -d '{\"inputData\": [[1.0, 2.0]]}' <endpointUrl>/predict",
+            "Use it from this terminal:",
+            f"  export MODELPORT_URL={url} MODELPORT_API_KEY={created.key}",
+            "  modelport upload model.onnx",
+            "Or with curl:",
+            f"  curl -H 'Authorization: Bearer {created.key}' -F file=@model.onnx \\",
+            f"       -F modelName=demo {url}/api/v1/models",
+            f"  curl -H 'Authorization: Bearer {created.key}' \\",
+            "       -H 'Content-Type: application/json' -d '{\"inputData\": [[1.0, 2.0]]}' \\",
+            "       <endpointUrl>/predict",
         ]
-    print("\n".join(lines), flush=True)
+        return "\n".join(lines)
+    if new_password is not None:
+        lines += [f"New password of {ADMIN_EMAIL} (shown once): {new_password}"]
+    lines += [
+        "",
+        f"Sign in to the web UI as {ADMIN_EMAIL} with the admin password (forgotten: restart with",
+        "`modelport up --reset-admin-password`). API keys are shown only when created; for a new",
+        f"one, create it in the web UI (Keys) or run: modelport login --url {url} --email "
+        + ADMIN_EMAIL,
+    ]
+    return "\n".join(lines)

@@ -83,17 +83,43 @@ def _emit(output: Output, value: Any, table: Callable[[], Table | str]) -> None:
         console.print(table())
 
 
-def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+def _table(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    whole: Sequence[str] = (),
+) -> Table:
+    """A table; the ``whole`` columns (ids that other commands take) are never cut or wrapped,
+    whatever the terminal's width: the other columns fold instead."""
     table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
+    for index, column in enumerate(columns):
+        if column in whole:
+            width = max([len(column), *(len(str(row[index])) for row in rows)])
+            table.add_column(column, no_wrap=True, min_width=width)
+        else:
+            table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     return table
 
 
 def _pairs(title: str, pairs: dict[str, Any]) -> Table:
-    return _table(title, ["field", "value"], list(pairs.items()))
+    """Field/value rows; a nested object's fields become rows of their own (``settings.gpuCount``)
+    and lists are shown as JSON, never as Python reprs."""
+    return _table(title, ["field", "value"], list(_flatten(pairs).items()))
+
+
+def _flatten(pairs: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    rows: dict[str, Any] = {}
+    for name, value in pairs.items():
+        if isinstance(value, dict) and value:
+            rows.update(_flatten(value, f"{prefix}{name}."))
+        elif isinstance(value, list | dict):
+            rows[prefix + name] = json.dumps(value)
+        else:
+            rows[prefix + name] = value
+    return rows
 
 
 # -- account ---------------------------------------------------------------------------------
@@ -127,15 +153,10 @@ def login(
     console.print(f"signed in to {target} as {user.email}; key stored in {path}")
 
 
-def upload(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    name: Annotated[str, typer.Option("--name", "-n", help="Model name.")],
-    description: Annotated[str, typer.Option(help="Description.")] = "",
-    url: UrlOpt = None,
-    key: KeyOpt = None,
-    output: OutOpt = Output.TABLE,
-) -> None:
-    """Upload a model with a progress bar (speed, time left); print its id and endpoint URL."""
+@contextmanager
+def _progress(file: Path, output: Output) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr (bytes, speed, time left) for sending ``file``; yields the
+    callback the client calls as the upload goes."""
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -152,14 +173,26 @@ def upload(
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
-    bar = Progress(*columns, console=errors, transient=output is Output.JSON)
-    with _client(url, key) as client, bar:
+    with Progress(*columns, console=errors, transient=output is Output.JSON) as bar:
         task = bar.add_task(f"uploading {file.name}", total=file.stat().st_size)
+        yield lambda sent, _total: bar.update(task, completed=sent)
+
+
+def upload(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    name: Annotated[
+        str | None,
+        typer.Option("--name", "-n", help="Model name (default: the file name without suffix)."),
+    ] = None,
+    description: Annotated[str, typer.Option(help="Description.")] = "",
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+    output: OutOpt = Output.TABLE,
+) -> None:
+    """Upload a model with a progress bar (speed, time left); print its id and endpoint URL."""
+    with _client(url, key) as client, _progress(file, output) as progress:
         result = client.upload(
-            file,
-            name=name,
-            description=description,
-            progress=lambda sent, _total: bar.update(task, completed=sent),
+            file, name=name or file.stem, description=description, progress=progress
         )
     _emit(
         output,
@@ -191,7 +224,7 @@ def models_list(
         for m in page.items
     ]
     columns = ["id", "name", "format", "status", "phase", "requests", "endpoint"]
-    _emit(output, page, lambda: _table(f"{page.total} models", columns, rows))
+    _emit(output, page, lambda: _table(f"{page.total} models", columns, rows, whole=("id",)))
 
 
 @models_app.command("show")
@@ -284,9 +317,9 @@ def versions_upload(
     key: KeyOpt = None,
     output: OutOpt = Output.TABLE,
 ) -> None:
-    """Upload a new version; it rolls out without downtime."""
-    with _client(url, key) as client:
-        result = client.upload_version(model_id, file)
+    """Upload a new version with a progress bar; it rolls out without downtime."""
+    with _client(url, key) as client, _progress(file, output) as progress:
+        result = client.upload_version(model_id, file, progress=progress)
     _emit(output, result, lambda: result.message)
 
 
@@ -329,10 +362,19 @@ def keys_list(url: UrlOpt = None, key: KeyOpt = None, output: OutOpt = Output.TA
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: str, url: UrlOpt = None, key: KeyOpt = None) -> None:
-    """Revoke a key; model endpoints refuse it within a minute."""
+    """Revoke a key by its id (or by the whole key: only its id is sent or printed); model
+    endpoints refuse it within a minute."""
+    key_id = _key_id(key_id)
     with _client(url, key) as client:
         client.revoke_key(key_id)
     console.print(f"revoked {key_id}")
+
+
+def _key_id(value: str) -> str:
+    """The id inside a whole key ``mp_<id>_<secret>``; anything else is taken as an id."""
+    prefix, sep, rest = value.partition("_")
+    key_id, sep2, secret = rest.partition("_")
+    return key_id if prefix == "mp" and sep and sep2 and secret else value
 
 
 # -- calling models --------------------------------------------------------------------------

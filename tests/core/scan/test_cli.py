@@ -75,3 +75,16 @@ def test_runs_as_a_module(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 1
     assert "SAFE" in proc.stdout and "UNSAFE" in proc.stdout
+
+
+def test_a_file_that_is_not_a_model_is_not_scanned(tmp_path: Path) -> None:
+    """A text file is refused with the supported types listed, without a digest of no bytes."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("remember the milk\n")
+    code, text = _run(str(notes))
+    assert code == 2
+    assert text.startswith("NOT SCANNED")
+    assert "sha256" not in text
+    assert "not a model file: unsupported file type 'txt'" in text and ".joblib" in text
+    code, doc_text = _run("--json", str(notes))
+    assert json.loads(doc_text)["results"][0]["sha256"] is None

@@ -87,7 +87,9 @@ def revoke_key(session: Session, *, ctx: AppContext, caller: Principal, key_id: 
 
     The revocation is committed first (the control API refuses the key at once); when the models
     cannot be updated the call fails with 500 and can simply be repeated."""
-    key = session.get(ApiKey, key_id) if is_id(key_id) else None
+    if not is_id(key_id) or auth.parse_api_key(key_id) is not None:  # never echo a whole key
+        raise NotFound("no such key: revoke by the key's id (see GET /api/v1/keys)")
+    key = session.get(ApiKey, key_id)
     if key is None or key.user_id != caller.id:
         raise NotFound(f"no key {key_id}", details={"keyId": key_id})
     if key.revoked_at is None:

@@ -1,5 +1,5 @@
 """``modelport scan PATH... [--json]``: exit 0 when all are safe, 1 when one is unsafe, 2 when one
-could not be decided (and none is unsafe) or could not be read."""
+could not be decided, read or scanned (and none is unsafe)."""
 
 from __future__ import annotations
 
@@ -30,18 +30,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def exit_code(verdicts: Sequence[Verdict]) -> int:
-    outcomes = {v.outcome for v in verdicts}
+    """1 when a scanned file is unsafe; 2 when one could not be decided or was not scanned (a
+    file the scanner does not take is refused, but it says nothing about any content)."""
+    outcomes = {v.outcome for v in verdicts if v.sha256 is not None}
     if Outcome.UNSAFE in outcomes:
         return 1
-    if Outcome.UNDECIDABLE in outcomes:
+    if Outcome.UNDECIDABLE in outcomes or any(v.sha256 is None for v in verdicts):
         return 2
     return 0
 
 
 def _human(path: str, verdict: Verdict, out: TextIO) -> None:
     label = {Outcome.SAFE: "SAFE", Outcome.UNSAFE: "UNSAFE", Outcome.UNDECIDABLE: "UNDECIDABLE"}
-    fmt = verdict.format or "unknown format"
-    print(f"{label[verdict.outcome]:<12} {path}  ({fmt}, sha256 {verdict.sha256[:16]}…)", file=out)
+    if verdict.sha256 is None:  # nothing was read: say why, not the digest of no bytes
+        print(f"{'NOT SCANNED':<12} {path}", file=out)
+    else:
+        fmt = verdict.format or "unknown format"
+        digest = verdict.sha256[:16]
+        print(f"{label[verdict.outcome]:<12} {path}  ({fmt}, sha256 {digest}…)", file=out)
     for f in verdict.findings:
         print(f"    {f.code.value}: {f.message}  [{f.location}]", file=out)
 

@@ -14,7 +14,6 @@ own allocations, plus the size of the file, which the scanner maps read-only rat
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import resource
@@ -36,7 +35,6 @@ EXIT_MEMORY = 3
 #: Seconds the child gets beyond the scan's own deadline to start and to answer.
 GRACE_SECONDS = 5.0
 _MAX_OUTPUT = 1 * MiB
-_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 @dataclass(frozen=True)
@@ -213,7 +211,7 @@ def _undecidable(finding: Finding, fmt: str | None) -> Verdict:
         findings=(finding,),
         format=fmt,
         container=None,
-        sha256=_EMPTY_SHA256,
+        sha256=None,
         size=0,
         scanner_version=scanner_version(),
     )

@@ -16,6 +16,7 @@ from typing import IO, Any
 
 from modelport.core.formats import (
     SNIFF_BYTES,
+    SUPPORTED_EXTENSIONS,
     Container,
     Family,
     ModelFormat,
@@ -90,7 +91,7 @@ def _verdict(
         findings=tuple(findings),
         format=fmt.value if fmt else None,
         container=container,
-        sha256=digest or hashlib.sha256(b"").hexdigest(),
+        sha256=digest,
         size=len(data),
         scanner_version=scanner_version(),
     )
@@ -116,7 +117,10 @@ def _claimed(expected: ModelFormat | str | None, name: str | None) -> ModelForma
         return None
     fmt = format_for(suffix)
     if fmt is None:
-        raise ValueError(f"unsupported file type {suffix!r}")
+        raise ValueError(
+            f"not a model file: unsupported file type {suffix!r}; supported: "
+            + ", ".join(SUPPORTED_EXTENSIONS)
+        )
     return fmt
 
 

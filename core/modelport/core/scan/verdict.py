@@ -84,14 +84,15 @@ class Verdict:
     """The scanner's answer for one file.
 
     ``sha256`` and ``size`` describe exactly the bytes that were scanned, so that a later loader
-    can check that it loads those same bytes.
+    can check that it loads those same bytes; ``sha256`` is None when no byte was read (a file
+    type the scanner does not take, an unreadable file, a limit reached first).
     """
 
     outcome: Outcome
     findings: tuple[Finding, ...]
     format: str | None
     container: str | None
-    sha256: str
+    sha256: str | None
     size: int
     scanner_version: str = field(default="")
 
