@@ -3,7 +3,8 @@
 Under a data folder (default ``$XDG_DATA_HOME/modelport``, i.e. ``~/.local/share/modelport``):
 ``modelport.db`` (SQLite), ``artifacts/`` (encrypted models), ``master.key`` and ``jwt.secret``
 (generated once, mode 0600), ``run/`` (key files and logs of the local runtimes). The API listens
-on 127.0.0.1 only; the first run creates an admin and prints their API key once.
+on 127.0.0.1 only; the first run creates an admin and prints their two API keys once: an account
+key for the control API (CLI, curl uploads) and an inference key for calling models.
 """
 
 from __future__ import annotations
@@ -12,8 +13,12 @@ import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelport.api.settings import ApiSettings
+
+if TYPE_CHECKING:
+    from modelport.api.services.keys import FirstKeys
 
 ADMIN_EMAIL = "admin@localhost"
 
@@ -54,8 +59,8 @@ def embedded_settings(data_dir: Path, *, port: int) -> ApiSettings:
     )
 
 
-def first_admin_key(settings: ApiSettings) -> str | None:
-    """Create the admin and a key on the first run; None when users exist already."""
+def first_admin_keys(settings: ApiSettings) -> FirstKeys | None:
+    """Create the admin and its keys on the first run; None when users exist already."""
     from modelport.api.db.session import Database
     from modelport.api.db.tables import User
     from modelport.api.services import keys
@@ -66,14 +71,14 @@ def first_admin_key(settings: ApiSettings) -> str | None:
         with db.sessions() as session:
             if session.scalar(select(func.count()).select_from(User)):
                 return None
-            _, key = keys.create_admin_with_key(
+            _, issued = keys.create_admin_with_keys(
                 session,
                 settings=settings,
                 email=ADMIN_EMAIL,
                 password=None,
                 key_name="modelport up",
             )
-            return key
+            return issued
     finally:
         db.dispose()
 
@@ -88,23 +93,28 @@ def run(data_dir: Path | None = None, *, port: int = 8000) -> None:
     folder = (data_dir or default_data_dir()).expanduser().resolve()
     settings = embedded_settings(folder, port=port)
     migrate(settings.database_url)
-    key = first_admin_key(settings)
-    _banner(settings, folder, key)
+    issued = first_admin_keys(settings)
+    _banner(settings, folder, issued)
     uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
 
 
-def _banner(settings: ApiSettings, folder: Path, key: str | None) -> None:
+def _banner(settings: ApiSettings, folder: Path, issued: FirstKeys | None) -> None:
     url = settings.public_url
     lines = [f"Modelport is running at {url} (data in {folder})"]
-    if key is not None:
+    if issued is not None:
         lines += [
             "",
-            f"Admin API key (shown once, store it now): {key}",
+            "The admin's API keys (shown once, store them now):",
+            f"  Account key (control API, `modelport login --key`): {issued.account}",
+            f"  Inference key (calls models): {issued.inference}",
             "",
             "Upload a model and call it:",
-            f"  curl -H 'Authorization: Bearer {key}' -F file=@model.onnx -F modelName=demo \\",
+            f"  export MODELPORT_KEY={issued.account} MODELPORT_INFERENCE_KEY={issued.inference}",
+            '  curl -H "Authorization: Bearer $MODELPORT_KEY" \\',
+            "       -F file=@model.onnx -F modelName=demo \\",
             f"       {url}/api/v1/models",
-            f"  curl -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\",
+            '  curl -H "Authorization: Bearer $MODELPORT_INFERENCE_KEY" \\',
+            "       -H 'Content-Type: application/json' \\",
             "       -d '{\"inputData\": [[1.0, 2.0]]}' <endpointUrl>/predict",
         ]
     print("\n".join(lines), flush=True)
