@@ -37,7 +37,7 @@ from modelport.api.services.users import Principal
 from modelport.api.settings import ApiSettings
 from modelport.core.errors import Forbidden, NotFound
 from sqlalchemy import ColumnElement, exists, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,10 @@ def public(key: ApiKey) -> KeyPublic:
 
 def list_keys(session: Session, *, caller: Principal) -> list[KeyPublic]:
     rows = session.scalars(
-        select(ApiKey).where(ApiKey.user_id == caller.id).order_by(ApiKey.created_at, ApiKey.id)
+        select(ApiKey)
+        .where(ApiKey.user_id == caller.id)
+        .options(selectinload(ApiKey.models))
+        .order_by(ApiKey.created_at, ApiKey.id)
     )
     return [public(k) for k in rows]
 

@@ -346,8 +346,10 @@ async function viewKeys() {
     ]));
   };
   const scope = $("#key-scope", main), models = $("#key-models", main);
-  const owned = await api("GET", "models?limit=200");
-  models.replaceChildren(...owned.items.map((m) => el("option", { value: m.id, text: `${m.name} (${m.id})` })));
+  const listModels = async () => {
+    const owned = await api("GET", "models?limit=200");
+    models.replaceChildren(...owned.items.map((m) => el("option", { value: m.id, text: `${m.name} (${m.id})` })));
+  };
   scope.addEventListener("change", () => { models.disabled = scope.value !== "inference"; });
   $("#key-form", main).addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -362,7 +364,7 @@ async function viewKeys() {
       await refresh();
     } catch (err) { flash(describe(err), "error"); }
   });
-  await refresh();
+  await Promise.all([refresh(), listModels()]);
 }
 
 async function viewAdmin() {
