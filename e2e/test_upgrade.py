@@ -19,8 +19,9 @@ the new control API migrates and serves, the new operator takes over, and then: 
 still Ready (its Ready condition never changed), no child was recreated and no pod replaced, a pod
 template changed only where the new version changes it (the runtime image tag when the version
 moved), the generated master key and JWT secret kept their data, the database kept its rows and
-the new migrator found nothing to apply, a session and API key from before the upgrade still
-work, and the new control API can change a model the previous one created. Last, `helm rollback`
+the new migrator applied only the new revision, a session and API key from before the upgrade
+still work (the key as a legacy key, which the model key files still list), and the new control
+API can change a model the previous one created. Last, `helm rollback`
 brings the previous chart back (its Role, its CRD) and keeps every model's children and the
 secrets.
 """
@@ -426,10 +427,13 @@ def check_the_generated_secrets_keep_their_data(upgrade: Upgrade) -> None:
 
 
 def check_the_database_keeps_its_rows_and_migrates_once(upgrade: Upgrade) -> None:
-    assert upgrade.after.revision == upgrade.before.revision
-    assert upgrade.after.rows == upgrade.before.rows
+    """The new release adds revision 0002 (key scopes: a column and the bindings' table)."""
+    assert (upgrade.before.revision, upgrade.after.revision) == ("0001", "0002")
+    kept = {t: n for t, n in upgrade.after.rows.items() if t in upgrade.before.rows}
+    assert kept == upgrade.before.rows
+    assert set(upgrade.after.rows) - set(upgrade.before.rows) == {"api_key_models"}
     assert upgrade.before.rows["models"] == len(upgrade.models)
-    assert "nothing to apply" in upgrade.migrate_log, upgrade.migrate_log
+    assert "applied 0002" in upgrade.migrate_log, upgrade.migrate_log
 
 
 def check_sessions_keys_and_models_from_before_still_work(upgrade: Upgrade) -> None:
@@ -441,6 +445,9 @@ def check_sessions_keys_and_models_from_before_still_work(upgrade: Upgrade) -> N
         assert {m["phase"] for m in shown.values()} == {"Ready"}
         r = client.get("/api/v1/models", headers={"Authorization": f"Bearer {upgrade.api_key}"})
         assert r.status_code == 200, r.text
+        # A key from before scopes is a legacy key: the control API and the models, as before.
+        listed = client.get("/api/v1/keys", headers=upgrade.headers).json()
+        assert [(k["scope"], k["models"]) for k in listed] == [("legacy", None)]
 
 
 def check_a_model_from_before_can_be_changed_after(upgrade: Upgrade) -> None:

@@ -138,21 +138,25 @@ def test_readme_try_it_runs_as_written(
     script = ""
 
     def fill(command: str) -> str:
+        key = modelport_up.admin_key
+        if "MODELPORT_INFERENCE_KEY=mp_..." in command:
+            key = modelport_up.inference_key
         return (
-            command.replace("mp_...", modelport_up.admin_key)
+            command.replace("mp_...", key)
             .replace("http://127.0.0.1:8000", modelport_up.url)
             .replace("mf445e871df13581c", model_id)
         )
 
     commands = _try_it_commands()
-    assert [c.split()[0] for c in commands] == ["export", "curl", "curl"], commands
+    assert [c.split()[0] for c in commands] == ["export", "export", "curl", "curl"], commands
     for command in commands:
         script += fill(command) + "\n"
         if not command.startswith("curl"):
             continue
         if "/predict" in command:
+            predict = script
             wait_for(
-                lambda done=script: '"predictions"' in _bash(done, tmp_path, ok=False),
+                lambda: '"predictions"' in _bash(predict, tmp_path, ok=False),  # noqa: B023
                 timeout=90,
                 what="the README's prediction",
             )

@@ -29,8 +29,11 @@ def test_create_admin_prints_a_working_key_once(make_api: MakeApi) -> None:
     email = f"root-{uuid.uuid4().hex[:8]}@example.com"
     done = run(env, "create-admin", "--email", email, "--password", "a long password")
     assert done.returncode == 0, done.stderr
-    key = done.stdout.strip().splitlines()[-1]
-    assert key.startswith("mp_")
+    printed = dict(line.rsplit(": ", 1) for line in done.stdout.strip().splitlines()[1:])
+    key = printed["account key (control API, `modelport login --key`)"]
+    inference = printed["inference key (calls models)"]
+    assert key.startswith("mp_") and inference.startswith("mp_")
+    assert api.client.get("/api/v1/users/me", headers={"X-API-Key": inference}).status_code == 403
 
     me = api.client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {key}"})
     assert me.status_code == 200, me.text

@@ -22,8 +22,8 @@ from modelport.api.db.session import MIGRATION_LOCK_KEY, Database, migrate
 
 from testing.postgres import PostgresServer
 
-HEAD = "0001"
-APPLIED = f"database migrated to head: applied {HEAD}"
+HEAD = "0002"
+APPLIED = "database migrated to head: applied 0001, 0002"
 NOTHING = "database already at head: nothing to apply"
 
 
@@ -155,5 +155,5 @@ def test_a_failed_migration_releases_the_lock(fresh_db: str, lock_holder: Any) -
 
 def test_sqlite_migrates_without_a_lock(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'modelport.db'}"
-    assert migrate(url) == [HEAD]
+    assert migrate(url) == ["0001", HEAD]
     assert migrate(url) == []

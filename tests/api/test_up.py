@@ -41,9 +41,11 @@ def test_modelport_up_serves_an_uploaded_model(tmp_path: Path) -> None:
     try:
         wait_for(lambda: httpx.get(f"{url}/readyz").status_code == 200, timeout=90, what="the API")
         log.seek(0)
-        match = re.search(r"Admin API key \(shown once, store it now\): (mp_\S+)", log.read())
-        assert match, "the first admin's key is printed"
-        key = match.group(1)
+        printed = log.read()
+        account = re.search(r"Account key \(control API, [^)]*\): (mp_\S+)", printed)
+        inference = re.search(r"Inference key \(calls models\): (mp_\S+)", printed)
+        assert account and inference, "the first admin's two keys are printed"
+        key = account.group(1)
 
         for name in ("master.key", "jwt.secret", "modelport.db"):
             mode = stat.S_IMODE((data / name).stat().st_mode)
@@ -61,8 +63,10 @@ def test_modelport_up_serves_an_uploaded_model(tmp_path: Path) -> None:
         endpoint = r.json()["endpointUrl"]
         assert endpoint.startswith(url)
 
+        calls = {"Authorization": f"Bearer {inference.group(1)}"}
+
         def predicted() -> bool:
-            p = httpx.post(f"{endpoint}/predict", json={"inputData": [[1.0, 2.0]]}, headers=auth)
+            p = httpx.post(f"{endpoint}/predict", json={"inputData": [[1.0, 2.0]]}, headers=calls)
             return p.status_code == 200 and p.json()["predictions"] == [[2.0, 3.0]]
 
         wait_for(predicted, timeout=60, what="the first prediction")
@@ -106,7 +110,7 @@ def test_modelport_up_serves_an_uploaded_model(tmp_path: Path) -> None:
         )
         wait_for(predicted, timeout=90, what="a prediction after the restart")
         log.seek(0)
-        assert "Admin API key" not in log.read()
+        assert "Account key" not in log.read()
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -74,7 +74,9 @@ def test_forged_expired_and_unsigned_tokens_are_refused(api: LiveApi) -> None:
 
 def test_api_keys_are_shown_once_stored_hashed_and_revocable(api: LiveApi) -> None:
     user = api.user()
-    r = api.client.post("/api/v1/keys", headers=user.headers, json={"name": "ci"})
+    r = api.client.post(
+        "/api/v1/keys", headers=user.headers, json={"name": "ci", "scope": "account"}
+    )
     assert r.status_code == 201
     created = r.json()
     key = created["key"]

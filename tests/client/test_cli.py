@@ -57,12 +57,14 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarr
 
 @pytest.fixture(scope="module")
 def logged_in(env: dict[str, str], modelport_up: RunningModelport) -> dict[str, str]:
-    done = run(env, "login", "--url", modelport_up.url, "--key", modelport_up.admin_key)
+    done = run(env, "login", "--url", modelport_up.url, "--key", modelport_up.admin_key,
+               "--inference-key", modelport_up.inference_key)  # fmt: skip
     assert "signed in" in done.stdout
     config = Path(env["XDG_CONFIG_HOME"]) / "modelport" / "config.json"
     assert json.loads(config.read_text()) == {
         "url": modelport_up.url,
         "key": modelport_up.admin_key,
+        "inference_key": modelport_up.inference_key,
     }
     assert config.stat().st_mode & 0o077 == 0, "the config file holds a key: owner-only"
     return env
@@ -138,11 +140,14 @@ def test_whole_flow(logged_in: dict[str, str], model_file, tmp_path: Path) -> No
 
 def test_keys(logged_in: dict[str, str], modelport_up: RunningModelport) -> None:
     env = logged_in
-    created = as_json(env, "keys", "create", "ci-bot")
-    assert created["key"].startswith("mp_")
+    created = as_json(env, "keys", "create", "ci-bot", "--scope", "account")
+    assert created["key"].startswith("mp_") and created["scope"] == "account"
     listed = as_json(env, "keys", "list")
     mine = [k for k in listed if k["id"] == created["id"]]
     assert mine and "key" not in mine[0], "a listed key never shows its secret"
+    assert mine[0]["scope"] == "account" and mine[0]["models"] is None
+    table = run(env, "keys", "list").stdout
+    assert "scope" in table and "inference" in table and "account" in table
     # The new key works...
     other = {**env, "MODELPORT_API_KEY": created["key"]}
     assert as_json(other, "models", "list")["total"] >= 0

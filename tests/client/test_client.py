@@ -18,7 +18,7 @@ def test_sync_client_signup_login_keys(modelport_up: RunningModelport) -> None:
         token = anon.login(email, "a long password")
         assert token.expires_in > 0
         assert anon.me().id == user.id
-        created = anon.create_key("script")
+        created = anon.create_key("script", scope="account")
     with Client(modelport_up.url, api_key=created.key) as keyed:
         assert keyed.me().email == email
         assert [k.id for k in keyed.list_keys()] == [created.id]

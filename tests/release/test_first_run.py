@@ -110,17 +110,17 @@ def test_readme_command_runs_modelport_on_a_fresh_machine(
             assert proc.poll() is None, (
                 f"the command ended ({proc.returncode}):\n{banner()[-5000:]}"
             )
-            return "Admin API key" in banner() and _ready(url)
+            return "Inference key" in banner() and _ready(url)
 
         wait_for(started, timeout=900, what=f"modelport up on {distro.name}")
-        key = re.search(r"Admin API key \(shown once, store it now\): (mp_\S+)", banner())
-        assert key, banner()
+        account = re.search(r"Account key \([^)]*\): (mp_\S+)", banner())
+        inference = re.search(r"Inference key \(calls models\): (mp_\S+)", banner())
+        assert account and inference, banner()
         assert f"Web UI: {url}/ui/" in banner()
         model = onnx_model_files["onnx_sklearn_logreg"]
-        auth = {"Authorization": f"Bearer {key.group(1)}"}
         uploaded = httpx.post(
             f"{url}/api/v1/models",
-            headers=auth,
+            headers={"Authorization": f"Bearer {account.group(1)}"},
             files={"file": ("churn.onnx", model.path.read_bytes())},
             data={"modelName": "churn"},
             timeout=120,
@@ -133,7 +133,10 @@ def test_readme_command_runs_modelport_on_a_fresh_machine(
 
         def predicted() -> bool:
             answer = httpx.post(
-                f"{endpoint}/predict", json={"inputData": rows}, headers=auth, timeout=30
+                f"{endpoint}/predict",
+                json={"inputData": rows},
+                headers={"Authorization": f"Bearer {inference.group(1)}"},
+                timeout=30,
             )
             if answer.status_code != 200:
                 return False

@@ -145,9 +145,11 @@ def test_the_quick_start_serves_a_model_from_the_wheel(
     url, log = modelport_up
     wait_for(lambda: httpx.get(f"{url}/readyz").status_code == 200, timeout=90, what="the API")
     assert (clean_install.workdir / "share" / "modelport" / "modelport.db").is_file()
-    match = re.search(r"Admin API key \(shown once, store it now\): (mp_\S+)", log.read_text())
-    assert match, log.read_text()
-    auth = {"Authorization": f"Bearer {match.group(1)}"}
+    account = re.search(r"Account key \(control API, [^)]*\): (mp_\S+)", log.read_text())
+    inference = re.search(r"Inference key \(calls models\): (mp_\S+)", log.read_text())
+    assert account and inference, log.read_text()
+    auth = {"Authorization": f"Bearer {account.group(1)}"}
+    calls = {"Authorization": f"Bearer {inference.group(1)}"}
 
     # The web UI is served from the installed package's static files.
     page = httpx.get(f"{url}/ui/", follow_redirects=True)
@@ -165,7 +167,7 @@ def test_the_quick_start_serves_a_model_from_the_wheel(
     endpoint = r.json()["endpointUrl"]
 
     def predicted() -> bool:
-        p = httpx.post(f"{endpoint}/predict", json={"inputData": [[1.0, 2.0]]}, headers=auth)
+        p = httpx.post(f"{endpoint}/predict", json={"inputData": [[1.0, 2.0]]}, headers=calls)
         return p.status_code == 200 and p.json()["predictions"] == [[2.0, 3.0]]
 
     # The model runs in a local runtime process: the clean environment's own python.

@@ -72,7 +72,8 @@ def create_admin(
         ),
     ] = None,
 ) -> None:
-    """Create an admin user and print an API key for it, once."""
+    """Create an admin user and print its two API keys, once: an account key (control API, CLI)
+    and an inference key (calls models)."""
     from modelport.api.db.session import Database
     from modelport.api.services import keys
     from modelport.core.errors import ModelportError
@@ -82,7 +83,7 @@ def create_admin(
     try:
         db.ensure_migrated()
         with db.sessions() as session:
-            admin, key = keys.create_admin_with_key(
+            admin, issued = keys.create_admin_with_keys(
                 session, settings=settings, email=email, password=password, key_name="create-admin"
             )
     except ModelportError as exc:
@@ -90,7 +91,11 @@ def create_admin(
         raise typer.Exit(1) from None
     finally:
         db.dispose()
-    typer.echo(f"admin {admin.email} created; API key (shown once, store it now):\n{key}")
+    typer.echo(
+        f"admin {admin.email} created; API keys (shown once, store them now):\n"
+        f"account key (control API, `modelport login --key`): {issued.account}\n"
+        f"inference key (calls models): {issued.inference}"
+    )
 
 
 @cli.command("rotate-keys")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from modelport.api.db.tables import KeyScope, Role, Subscription
 from modelport.api.db.tables import ModelStatus as ModelStatus  # the routes' filter takes it here
-from modelport.api.db.tables import Role, Subscription
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
@@ -79,11 +79,26 @@ class UserAdminUpdate(CamelModel):
 
 class KeyCreate(CamelModel):
     name: Text = Field(min_length=1, max_length=100)
+    scope: Literal[KeyScope.INFERENCE, KeyScope.ACCOUNT] = KeyScope.INFERENCE
+    """``inference`` (the default) calls models only; ``account`` uses the control API only."""
+    models: list[Annotated[str, Field(max_length=64)]] | None = Field(default=None, max_length=100)
+    """Bind an inference key to these models of the caller's; none: every model of theirs."""
+
+    @model_validator(mode="after")
+    def _models_bind_inference_keys(self) -> KeyCreate:
+        if self.models is not None and self.scope is not KeyScope.INFERENCE:
+            raise ValueError("only an inference key can be bound to models")
+        if self.models is not None and not self.models:
+            raise ValueError("list at least one model, or leave models out for every model")
+        return self
 
 
 class KeyPublic(CamelModel):
     id: str
     name: str
+    scope: KeyScope
+    models: list[str] | None
+    """The models a bound inference key calls (those that still exist); null: every model."""
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None

@@ -4,8 +4,9 @@ Under a data folder (default ``$XDG_DATA_HOME/modelport``, i.e. ``~/.local/share
 ``modelport.db`` (SQLite), ``artifacts/`` (encrypted models), ``master.key`` and ``jwt.secret``
 (generated once, mode 0600), ``run/`` (key files and logs of the local runtimes). The API listens
 on 127.0.0.1 only. The first run creates an admin (``admin@localhost``) with a password (asked
-for on a terminal, else generated) and an API key, and prints both once; later runs say how to get
-a new key, and ``--reset-admin-password`` prints a new password.
+for on a terminal, else generated) and two API keys, an account key for the control API (CLI,
+curl uploads) and an inference key for calling models, and prints them once; later runs say how
+to get a new key, and ``--reset-admin-password`` prints a new password.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelport.api.settings import ApiSettings
+
+if TYPE_CHECKING:
+    from modelport.api.services.keys import FirstKeys
 
 ADMIN_EMAIL = "admin@localhost"
 
@@ -61,10 +66,11 @@ def embedded_settings(data_dir: Path, *, port: int) -> ApiSettings:
 
 @dataclass(frozen=True)
 class FirstRun:
-    """What the first run creates and prints once: the admin's password and API key."""
+    """What the first run creates and prints once: the admin's password and API keys."""
 
     password: str
-    key: str
+    """Empty when the admin typed it (it is not printed)."""
+    keys: FirstKeys
 
 
 def choose_password() -> tuple[str, bool]:
@@ -85,7 +91,7 @@ def choose_password() -> tuple[str, bool]:
 
 
 def first_run(settings: ApiSettings, password: Callable[[], tuple[str, bool]]) -> FirstRun | None:
-    """Create the admin, their password and a key on the first run; None when users exist."""
+    """Create the admin, their password and keys on the first run; None when users exist."""
     from modelport.api.db.session import Database
     from modelport.api.db.tables import User
     from modelport.api.services import keys
@@ -97,14 +103,14 @@ def first_run(settings: ApiSettings, password: Callable[[], tuple[str, bool]]) -
             if session.scalar(select(func.count()).select_from(User)):
                 return None
             chosen, generated = password()
-            _, key = keys.create_admin_with_key(
+            _, issued = keys.create_admin_with_keys(
                 session,
                 settings=settings,
                 email=ADMIN_EMAIL,
                 password=chosen,
                 key_name="modelport up",
             )
-            return FirstRun(password=chosen if generated else "", key=key)
+            return FirstRun(password=chosen if generated else "", keys=issued)
     finally:
         db.dispose()
 
@@ -163,17 +169,22 @@ def banner(
         if created.password:
             lines += [f"Admin password (shown once, store it now): {created.password}"]
         lines += [
-            f"Admin API key (shown once, store it now): {created.key}",
             "",
-            "Use it from this terminal:",
-            f"  export MODELPORT_URL={url} MODELPORT_API_KEY={created.key}",
+            "The admin's API keys (shown once, store them now):",
+            f"  Account key (control API, the CLI's MODELPORT_API_KEY): {created.keys.account}",
+            f"  Inference key (calls models): {created.keys.inference}",
+            "",
+            "Use them from this terminal:",
+            f"  export MODELPORT_URL={url} MODELPORT_API_KEY={created.keys.account}",
+            f"  export MODELPORT_INFERENCE_KEY={created.keys.inference}",
             "  modelport upload model.onnx",
             "Or with curl:",
-            f"  curl -H 'Authorization: Bearer {created.key}' -F file=@model.onnx \\",
-            f"       -F modelName=demo {url}/api/v1/models",
-            f"  curl -H 'Authorization: Bearer {created.key}' \\",
-            "       -H 'Content-Type: application/json' -d '{\"inputData\": [[1.0, 2.0]]}' \\",
-            "       <endpointUrl>/predict",
+            '  curl -H "Authorization: Bearer $MODELPORT_API_KEY" \\',
+            "       -F file=@model.onnx -F modelName=demo \\",
+            f"       {url}/api/v1/models",
+            '  curl -H "Authorization: Bearer $MODELPORT_INFERENCE_KEY" \\',
+            "       -H 'Content-Type: application/json' \\",
+            "       -d '{\"inputData\": [[1.0, 2.0]]}' <endpointUrl>/predict",
         ]
         return "\n".join(lines)
     if new_password is not None:

@@ -22,6 +22,8 @@ class Call(Generic[T]):
     parse: Callable[[httpx.Response], T]
     params: dict[str, Any] = field(default_factory=dict)
     json: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    """Headers of this call alone (a model endpoint's key)."""
 
 
 def _as(model: type[T]) -> Callable[[httpx.Response], T]:
@@ -90,8 +92,11 @@ def usage(model_id: str, window: str) -> Call[t.Usage]:
     return Call("GET", f"{API}/models/{model_id}/usage", _as(t.Usage), params={"window": window})
 
 
-def create_key(name: str) -> Call[t.CreatedKey]:
-    return Call("POST", f"{API}/keys", _as(t.CreatedKey), json={"name": name})
+def create_key(name: str, scope: str, models: list[str] | None) -> Call[t.CreatedKey]:
+    body: dict[str, Any] = {"name": name, "scope": scope}
+    if models is not None:
+        body["models"] = models
+    return Call("POST", f"{API}/keys", _as(t.CreatedKey), json=body)
 
 
 def list_keys() -> Call[list[t.ApiKey]]:
@@ -102,8 +107,14 @@ def revoke_key(key_id: str) -> Call[None]:
     return Call("DELETE", f"{API}/keys/{key_id}", _nothing)
 
 
-def predict(endpoint_url: str, input_data: Any) -> Call[dict[str, Any]]:
-    """``endpointUrl`` is the model's base URL; the design's shape is served at ``/predict``."""
+def predict(endpoint_url: str, input_data: Any, key: str | None) -> Call[dict[str, Any]]:
+    """``endpointUrl`` is the model's base URL; the design's shape is served at ``/predict``.
+
+    ``key``: an inference key for the endpoint; None sends the client's own credential."""
     return Call(
-        "POST", f"{endpoint_url.rstrip('/')}/predict", _json, json={"inputData": input_data}
+        "POST",
+        f"{endpoint_url.rstrip('/')}/predict",
+        _json,
+        json={"inputData": input_data},
+        headers={"Authorization": f"Bearer {key}"} if key else {},
     )

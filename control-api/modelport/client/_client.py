@@ -60,12 +60,15 @@ class _Base(Generic[TransportT]):
         *,
         api_key: str | None = None,
         token: str | None = None,
+        inference_key: str | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         transport: TransportT | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.token = token
+        self.inference_key = inference_key
+        """Sent to model endpoints (``predict``); None: ``api_key`` (a legacy key) goes there."""
         self.timeout = timeout
         self._connect(transport)
 
@@ -110,7 +113,11 @@ class Client(_Base[httpx.BaseTransport]):
     def send(self, call: calls.Call[T]) -> T:
         try:
             response = self._http.request(
-                call.method, call.path, params=call.params or None, json=call.json
+                call.method,
+                call.path,
+                params=call.params or None,
+                json=call.json,
+                headers=call.headers or None,
             )
         except httpx.HTTPError as exc:
             raise ClientError(f"cannot reach {self.base_url}: {exc}") from exc
@@ -144,8 +151,12 @@ class Client(_Base[httpx.BaseTransport]):
     def me(self) -> t.User:
         return self.send(calls.me())
 
-    def create_key(self, name: str) -> t.CreatedKey:
-        return self.send(calls.create_key(name))
+    def create_key(
+        self, name: str, *, scope: str = "inference", models: list[str] | None = None
+    ) -> t.CreatedKey:
+        """A new key: ``inference`` (calls models; ``models`` binds it to those) or ``account``
+        (the control API)."""
+        return self.send(calls.create_key(name, scope, models))
 
     def list_keys(self) -> list[t.ApiKey]:
         return self.send(calls.list_keys())
@@ -198,7 +209,7 @@ class Client(_Base[httpx.BaseTransport]):
     def predict(self, model_id: str, input_data: Any) -> dict[str, Any]:
         """Call the model's endpoint with the design's ``{"inputData": ...}`` shape."""
         model = self.get_model(model_id)
-        return self.send(calls.predict(model.endpoint_url, input_data))
+        return self.send(calls.predict(model.endpoint_url, input_data, self.inference_key))
 
 
 class AsyncClient(_Base[httpx.AsyncBaseTransport]):
@@ -221,7 +232,11 @@ class AsyncClient(_Base[httpx.AsyncBaseTransport]):
     async def send(self, call: calls.Call[T]) -> T:
         try:
             response = await self._http.request(
-                call.method, call.path, params=call.params or None, json=call.json
+                call.method,
+                call.path,
+                params=call.params or None,
+                json=call.json,
+                headers=call.headers or None,
             )
         except httpx.HTTPError as exc:
             raise ClientError(f"cannot reach {self.base_url}: {exc}") from exc
@@ -262,8 +277,10 @@ class AsyncClient(_Base[httpx.AsyncBaseTransport]):
     async def me(self) -> t.User:
         return await self.send(calls.me())
 
-    async def create_key(self, name: str) -> t.CreatedKey:
-        return await self.send(calls.create_key(name))
+    async def create_key(
+        self, name: str, *, scope: str = "inference", models: list[str] | None = None
+    ) -> t.CreatedKey:
+        return await self.send(calls.create_key(name, scope, models))
 
     async def list_keys(self) -> list[t.ApiKey]:
         return await self.send(calls.list_keys())
@@ -296,4 +313,4 @@ class AsyncClient(_Base[httpx.AsyncBaseTransport]):
 
     async def predict(self, model_id: str, input_data: Any) -> dict[str, Any]:
         model = await self.get_model(model_id)
-        return await self.send(calls.predict(model.endpoint_url, input_data))
+        return await self.send(calls.predict(model.endpoint_url, input_data, self.inference_key))

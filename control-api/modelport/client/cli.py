@@ -1,8 +1,9 @@
 """The ``modelport`` commands that talk to a control API: login, upload, models, versions, keys,
 predict and usage. :func:`register` adds them to the ``modelport`` command.
 
-Every command takes ``--url`` and ``--key`` (else ``MODELPORT_URL`` / ``MODELPORT_API_KEY``, else
-the config file written by ``login``) and ``--output table|json``.
+Every command takes ``--url`` and ``--key`` (an account key; else ``MODELPORT_URL`` /
+``MODELPORT_API_KEY``, else the config file written by ``login``) and ``--output table|json``;
+``predict`` also takes ``--inference-key`` (``MODELPORT_INFERENCE_KEY``) for the model endpoint.
 """
 
 from __future__ import annotations
@@ -35,7 +36,16 @@ UrlOpt = Annotated[
 ]
 KeyOpt = Annotated[
     str | None,
-    typer.Option("--key", envvar="MODELPORT_API_KEY", help="API key.", show_default=False),
+    typer.Option("--key", envvar="MODELPORT_API_KEY", help="Account API key.", show_default=False),
+]
+InferenceKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--inference-key",
+        envvar="MODELPORT_INFERENCE_KEY",
+        help="Inference API key, sent to model endpoints.",
+        show_default=False,
+    ),
 ]
 OutOpt = Annotated[Output, typer.Option("--output", "-o", help="table or json.")]
 
@@ -50,10 +60,14 @@ keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_a
 
 
 @contextmanager
-def _client(url: str | None, key: str | None) -> Iterator[Client]:
-    """A client for the resolved URL and key; API errors become a message and exit code 1."""
+def _client(url: str | None, key: str | None, inference_key: str | None = None) -> Iterator[Client]:
+    """A client for the resolved URL and keys; API errors become a message and exit code 1."""
     saved = cfg.load()
-    client = Client(url or saved.url, api_key=key or saved.key)
+    client = Client(
+        url or saved.url,
+        api_key=key or saved.key,
+        inference_key=inference_key or saved.inference_key,
+    )
     try:
         yield client
     except ApiError as exc:
@@ -130,11 +144,13 @@ def login(
     email: Annotated[str | None, typer.Option(help="Sign in with email and password.")] = None,
     password: Annotated[str | None, typer.Option(envvar="MODELPORT_PASSWORD", hidden=True)] = None,
     key: KeyOpt = None,
+    inference_key: InferenceKeyOpt = None,
 ) -> None:
-    """Store the server URL and an API key in the config file.
+    """Store the server URL and API keys in the config file.
 
-    With --key, the key is checked and stored. With --email, the password is asked for, and a new
-    API key named after this machine is created and stored.
+    With --key (an account key), the key is checked and stored, with --inference-key if given.
+    With --email, the password is asked for, and two keys named after this machine are created
+    and stored: an account key for the commands and an inference key for `predict`.
     """
     target = url or cfg.load().url
     if key is None:
@@ -146,11 +162,13 @@ def login(
         if key is None:
             assert email is not None and password is not None
             client.login(email, password)
-            key = client.create_key(f"cli-{socket.gethostname()}"[:100]).key
+            name = f"cli-{socket.gethostname()}"[:80]
+            key = client.create_key(name, scope="account").key
+            inference_key = client.create_key(f"{name} (inference)", scope="inference").key
             client = Client(target, api_key=key)
         user = client.me()
-    path = cfg.save(cfg.Config(url=target, key=key))
-    console.print(f"signed in to {target} as {user.email}; key stored in {path}")
+    path = cfg.save(cfg.Config(url=target, key=key, inference_key=inference_key))
+    console.print(f"signed in to {target} as {user.email}; keys stored in {path}")
 
 
 @contextmanager
@@ -340,23 +358,53 @@ def versions_rollback(
 # -- keys ------------------------------------------------------------------------------------
 
 
+class Scope(StrEnum):
+    INFERENCE = "inference"
+    ACCOUNT = "account"
+
+
 @keys_app.command("create")
 def keys_create(
-    name: str, url: UrlOpt = None, key: KeyOpt = None, output: OutOpt = Output.TABLE
+    name: str,
+    scope: Annotated[
+        Scope, typer.Option(help="inference: calls models only; account: the control API only.")
+    ] = Scope.INFERENCE,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="Bind an inference key to this model (repeat for more)."),
+    ] = None,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+    output: OutOpt = Output.TABLE,
 ) -> None:
     """Create an API key. The whole key is printed this once."""
     with _client(url, key) as client:
-        created = client.create_key(name)
-    _emit(output, created, lambda: f"{created.key}\n(key id {created.id}: store it now)")
+        created = client.create_key(name, scope=scope.value, models=model or None)
+    _emit(
+        output,
+        created,
+        lambda: f"{created.key}\n({created.scope} key {created.id}: store it now)",
+    )
 
 
 @keys_app.command("list")
 def keys_list(url: UrlOpt = None, key: KeyOpt = None, output: OutOpt = Output.TABLE) -> None:
-    """List your API keys (never their secrets)."""
+    """List your API keys (never their secrets), with what each may do."""
     with _client(url, key) as client:
         keys = client.list_keys()
-    rows = [(k.id, k.name, k.created_at, k.last_used_at, k.revoked_at or "active") for k in keys]
-    columns = ["id", "name", "created", "last used", "revoked"]
+    rows = [
+        (
+            k.id,
+            k.name,
+            k.scope,
+            "all" if k.models is None else " ".join(k.models) or "none",
+            k.created_at,
+            k.last_used_at,
+            k.revoked_at or "active",
+        )
+        for k in keys
+    ]
+    columns = ["id", "name", "scope", "models", "created", "last used", "revoked"]
     _emit(output, keys, lambda: _table("API keys", columns, rows))
 
 
@@ -387,9 +435,11 @@ def predict(
     ],
     url: UrlOpt = None,
     key: KeyOpt = None,
+    inference_key: InferenceKeyOpt = None,
     output: OutOpt = Output.TABLE,
 ) -> None:
-    """Send inputData to a model's endpoint and print the predictions."""
+    """Send inputData to a model's endpoint and print the predictions (the account key finds the
+    endpoint; the inference key calls it)."""
     text = sys.stdin.read() if json_input == "-" else Path(json_input).read_text()
     try:
         data = json.loads(text)
@@ -397,7 +447,7 @@ def predict(
         raise typer.BadParameter(f"not JSON: {exc}") from None
     if isinstance(data, dict) and "inputData" in data:
         data = data["inputData"]
-    with _client(url, key) as client:
+    with _client(url, key, inference_key) as client:
         result = client.predict(model_id, data)
     _emit(output, result, lambda: _pairs(model_id, result))
 

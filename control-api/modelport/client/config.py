@@ -1,7 +1,8 @@
-"""Where the CLI keeps the server URL and API key: ``$XDG_CONFIG_HOME/modelport/config.json``.
+"""Where the CLI keeps the server URL and API keys: ``$XDG_CONFIG_HOME/modelport/config.json``.
 
-Flags and the ``MODELPORT_URL`` / ``MODELPORT_API_KEY`` environment variables win over the file.
-The file holds a secret, so it is written with mode 0600.
+``key`` is the account key (the control API); ``inference_key`` the key ``predict`` sends to model
+endpoints. Flags and the ``MODELPORT_URL`` / ``MODELPORT_API_KEY`` / ``MODELPORT_INFERENCE_KEY``
+environment variables win over the file. The file holds secrets, so it is written with mode 0600.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def config_path() -> Path:
 class Config:
     url: str = DEFAULT_URL
     key: str | None = None
+    inference_key: str | None = None
 
 
 def load(path: Path | None = None) -> Config:
@@ -31,7 +33,11 @@ def load(path: Path | None = None) -> Config:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
         return Config()
-    return Config(url=str(raw.get("url") or DEFAULT_URL), key=raw.get("key"))
+    return Config(
+        url=str(raw.get("url") or DEFAULT_URL),
+        key=raw.get("key"),
+        inference_key=raw.get("inference_key"),
+    )
 
 
 def save(config: Config, path: Path | None = None) -> Path:

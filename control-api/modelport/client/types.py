@@ -40,6 +40,10 @@ class Token(_Wire):
 class ApiKey(_Wire):
     id: str
     name: str
+    scope: str | None = None
+    """``inference``, ``account`` or ``legacy`` (a key from before scopes: both)."""
+    models: list[str] | None = None
+    """The models a bound inference key calls; None: every model of its owner."""
     created_at: datetime
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
+    Column,
     DateTime,
     Enum,
     Float,
@@ -17,6 +19,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -69,6 +72,25 @@ class Subscription(enum.StrEnum):
     PREMIUM = "premium"
 
 
+class KeyScope(enum.StrEnum):
+    """What an API key may do (docs/api.md, "API keys")."""
+
+    INFERENCE = "inference"
+    """Calls models (listed in their ``auth-keys.json``); the control API refuses it."""
+    ACCOUNT = "account"
+    """Uses the control API; never written into a model's key file, so it calls no model."""
+    LEGACY = "legacy"
+    """A key from before scopes (migration 0002): both, as before; no new key gets it."""
+
+    @property
+    def calls_models(self) -> bool:
+        return self in (KeyScope.INFERENCE, KeyScope.LEGACY)
+
+    @property
+    def uses_control_api(self) -> bool:
+        return self in (KeyScope.ACCOUNT, KeyScope.LEGACY)
+
+
 class ModelStatus(enum.StrEnum):
     ACTIVE = "active"
     INACTIVE = "inactive"
@@ -102,6 +124,15 @@ class User(Base):
     keys: Mapped[list[ApiKey]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
 
+api_key_models = Table(
+    "api_key_models",
+    Base.metadata,
+    Column("key_id", ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True),
+    Column("model_id", ForeignKey("models.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+"""The models an inference key is bound to; a row goes with its key or its model."""
+
+
 class ApiKey(Base):
     """An API key ``mp_<id>_<secret>``: only the sha256 of the whole key is stored."""
 
@@ -114,8 +145,15 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    scope: Mapped[KeyScope] = mapped_column(_enum(KeyScope, "key_scope"))
+    model_bound: Mapped[bool] = mapped_column(Boolean, default=False)
+    """True: the key calls only the models in ``models``; when the last of them is deleted it
+    calls none (an empty binding never means "every model")."""
 
     user: Mapped[User] = relationship(back_populates="keys")
+    models: Mapped[list[Model]] = relationship(
+        secondary=api_key_models, order_by="Model.id", passive_deletes=True
+    )
 
 
 class Model(Base):

@@ -12,7 +12,9 @@ router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
 
 @router.post("", status_code=201)
 def create_key(body: KeyCreate, session: SessionDep, ctx: Ctx, caller: CurrentUser) -> KeyCreated:
-    return keys.create_key(session, ctx=ctx, caller=caller, name=body.name)
+    """A new key, shown once: ``inference`` (the default; optionally bound to ``models``) or
+    ``account``. Needs a login token or an account key."""
+    return keys.create_key(session, ctx=ctx, caller=caller, request=body)
 
 
 @router.get("")

@@ -2,58 +2,119 @@
 
 The projection is how inference is authorised without a database call per request: every model of
 a user carries ``auth-keys.json`` (docs/contracts.md) listing the sha256 of each live key of its
-owner and the per-key limit. Creating or revoking a key rewrites the file of every model the user
-owns; runtimes re-read it within a minute.
+owner that may call that model, and the per-key limit. Creating or revoking a key rewrites the
+file of every model the user owns; runtimes re-read it within a minute.
+
+Scopes (docs/api.md, "API keys"): an ``inference`` key is written into the key files (of every
+model of its owner, or of the models it is bound to) and refused by the control API; an
+``account`` key is accepted by the control API and written into no key file; a ``legacy`` key
+(from before scopes) does both.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from modelport.api import auth
 from modelport.api.context import AppContext
-from modelport.api.db.tables import ApiKey, Model, Role, Subscription, User
+from modelport.api.db.tables import (
+    ApiKey,
+    KeyScope,
+    Model,
+    Role,
+    Subscription,
+    User,
+    api_key_models,
+)
 from modelport.api.errors import DeployFailed
-from modelport.api.schemas import DeploymentSettings, KeyCreated, KeyPublic
+from modelport.api.schemas import DeploymentSettings, KeyCreate, KeyCreated, KeyPublic
 from modelport.api.services import audit, users
 from modelport.api.services.ids import is_id
 from modelport.api.services.users import Principal
 from modelport.api.settings import ApiSettings
-from modelport.core.errors import NotFound
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from modelport.core.errors import Forbidden, NotFound
+from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy.orm import Session, selectinload
 
 log = logging.getLogger(__name__)
 
 
-def create_key(session: Session, *, ctx: AppContext, caller: Principal, name: str) -> KeyCreated:
+def create_key(
+    session: Session, *, ctx: AppContext, caller: Principal, request: KeyCreate
+) -> KeyCreated:
+    """A new key of the caller's; only a login token or an account key may create one."""
+    if caller.scope is not None and not caller.scope.uses_control_api:
+        raise Forbidden("an inference key cannot create keys; sign in or use an account key")
+    bound = (
+        [_owned_model(session, caller=caller, model_id=m) for m in dict.fromkeys(request.models)]
+        if request.models is not None
+        else None
+    )
     new = auth.new_api_key()
-    key = ApiKey(id=new.id, user_id=caller.id, name=name, sha256=new.sha256)
+    key = ApiKey(
+        id=new.id,
+        user_id=caller.id,
+        name=request.name,
+        sha256=new.sha256,
+        scope=request.scope,
+        model_bound=bound is not None,
+        models=bound or [],
+    )
     session.add(key)
-    audit.record(session, actor_id=caller.id, action="key.create", target=key.id)
+    audit.record(
+        session,
+        actor_id=caller.id,
+        action="key.create",
+        target=key.id,
+        details={"scope": str(key.scope), "models": [m.id for m in key.models]},
+    )
     session.commit()
-    try:
-        publish(session, ctx=ctx, user_id=caller.id)
-    except Exception:  # the key works for the control API; models get it on their next update
-        log.exception("could not publish the new key of %s to their models", caller.id)
+    if key.scope.calls_models:
+        try:
+            publish(session, ctx=ctx, user_id=caller.id)
+        except Exception:  # the key is stored; models get it on their next update
+            log.exception("could not publish the new key of %s to their models", caller.id)
     return KeyCreated(key=new.secret_key, **public(key).model_dump())
 
 
-def issue_first_key(session: Session, *, user: User, name: str) -> str:
-    """A key for a freshly created user (``modelport up``); returns the whole key."""
-    new = auth.new_api_key()
-    session.add(ApiKey(id=new.id, user_id=user.id, name=name, sha256=new.sha256))
-    audit.record(session, actor_id=user.id, action="key.create", target=new.id)
+def _owned_model(session: Session, *, caller: Principal, model_id: str) -> Model:
+    model = session.get(Model, model_id) if is_id(model_id) else None
+    if model is None or model.owner_id != caller.id:
+        raise NotFound(f"no model {model_id}", details={"modelId": model_id})
+    return model
+
+
+@dataclass(frozen=True)
+class FirstKeys:
+    """The keys a new admin starts with: one for the control API, one for calling models."""
+
+    account: str
+    inference: str
+
+
+def issue_first_keys(session: Session, *, user: User, name: str) -> FirstKeys:
+    """An account key and an inference key for a fresh user (``modelport up``, ``create-admin``)."""
+    issued: dict[KeyScope, str] = {}
+    for scope in (KeyScope.ACCOUNT, KeyScope.INFERENCE):
+        new = auth.new_api_key()
+        session.add(
+            ApiKey(id=new.id, user_id=user.id, name=f"{name} ({scope})", sha256=new.sha256,
+                   scope=scope)
+        )  # fmt: skip
+        audit.record(session, actor_id=user.id, action="key.create", target=new.id,
+                     details={"scope": str(scope), "models": []})  # fmt: skip
+        issued[scope] = new.secret_key
     session.commit()
-    return new.secret_key
+    return FirstKeys(account=issued[KeyScope.ACCOUNT], inference=issued[KeyScope.INFERENCE])
 
 
-def create_admin_with_key(
+def create_admin_with_keys(
     session: Session, *, settings: ApiSettings, email: str, password: str | None, key_name: str
-) -> tuple[User, str]:
-    """A new premium admin and a first API key for it (``modelport up``, ``create-admin``)."""
+) -> tuple[User, FirstKeys]:
+    """A new premium admin and its first keys (``modelport up``, ``create-admin``)."""
     admin = users.create_user(
         session,
         settings=settings,
@@ -62,13 +123,15 @@ def create_admin_with_key(
         role=Role.ADMIN,
         subscription=Subscription.PREMIUM,
     )
-    return admin, issue_first_key(session, user=admin, name=key_name)
+    return admin, issue_first_keys(session, user=admin, name=key_name)
 
 
 def public(key: ApiKey) -> KeyPublic:
     return KeyPublic(
         id=key.id,
         name=key.name,
+        scope=key.scope,
+        models=[m.id for m in key.models] if key.model_bound else None,
         created_at=key.created_at,
         last_used_at=key.last_used_at,
         revoked_at=key.revoked_at,
@@ -77,7 +140,10 @@ def public(key: ApiKey) -> KeyPublic:
 
 def list_keys(session: Session, *, caller: Principal) -> list[KeyPublic]:
     rows = session.scalars(
-        select(ApiKey).where(ApiKey.user_id == caller.id).order_by(ApiKey.created_at, ApiKey.id)
+        select(ApiKey)
+        .where(ApiKey.user_id == caller.id)
+        .options(selectinload(ApiKey.models))
+        .order_by(ApiKey.created_at, ApiKey.id)
     )
     return [public(k) for k in rows]
 
@@ -107,14 +173,19 @@ def revoke_key(session: Session, *, ctx: AppContext, caller: Principal, key_id: 
         ) from exc
 
 
-def auth_keys_document(session: Session, *, user_id: str, settings: DeploymentSettings) -> bytes:
-    """The ``auth-keys.json`` of one model of ``user_id``."""
+def auth_keys_document(
+    session: Session, *, user_id: str, model_id: str, settings: DeploymentSettings
+) -> bytes:
+    """The ``auth-keys.json`` of the model ``model_id`` of ``user_id``: the live keys of the owner
+    that may call it (inference and legacy keys, unbound or bound to this model)."""
     user = session.get(User, user_id)
     default_limit = user.requests_per_minute if user else 0
     limit = settings.rate_limit_per_minute
     rows = session.scalars(
         select(ApiKey)
         .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+        .where(ApiKey.scope.in_([s for s in KeyScope if s.calls_models]))
+        .where(or_(~ApiKey.model_bound, _bound_to(model_id)))
         .order_by(ApiKey.id)
     )
     keys = [
@@ -128,10 +199,18 @@ def auth_keys_document(session: Session, *, user_id: str, settings: DeploymentSe
     return json.dumps({"keys": keys}, separators=(",", ":")).encode()
 
 
+def _bound_to(model_id: str) -> ColumnElement[bool]:
+    return exists().where(
+        api_key_models.c.key_id == ApiKey.id, api_key_models.c.model_id == model_id
+    )
+
+
 def publish(session: Session, *, ctx: AppContext, user_id: str) -> None:
     """Rewrite the key file of every model ``user_id`` owns."""
     models = session.scalars(select(Model).where(Model.owner_id == user_id))
     for model in models:
         settings = DeploymentSettings.model_validate(model.settings)
-        document = auth_keys_document(session, user_id=user_id, settings=settings)
+        document = auth_keys_document(
+            session, user_id=user_id, model_id=model.id, settings=settings
+        )
         ctx.deployer.set_auth_keys(model.id, document)

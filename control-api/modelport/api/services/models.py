@@ -150,7 +150,9 @@ def deployment_spec(session: Session, *, ctx: AppContext, model: Model) -> Deplo
         sha256=artifact.sha256,
         size=artifact.size,
         data_key=data_key,
-        auth_keys=keys.auth_keys_document(session, user_id=model.owner_id, settings=settings),
+        auth_keys=keys.auth_keys_document(
+            session, user_id=model.owner_id, model_id=model.id, settings=settings
+        ),
         usage_token=ctx.usage_token(model.id),
         settings=settings,
         active=model.status is ModelStatus.ACTIVE,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from modelport.api import auth
-from modelport.api.db.tables import ApiKey, Role, Subscription, User
+from modelport.api.db.tables import ApiKey, KeyScope, Role, Subscription, User
 from modelport.api.schemas import RateLimits, UserAdminUpdate, UserList, UserPublic
 from modelport.api.services import audit
 from modelport.api.services.ids import is_id
@@ -31,20 +31,23 @@ class Principal:
     requests_per_minute: int
     models_limit: int
     key_id: str | None = None
+    scope: KeyScope | None = None
+    """The API key's scope; None for a login token."""
 
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
 
 
-def _principal(user: User, key_id: str | None = None) -> Principal:
+def _principal(user: User, key: ApiKey | None = None) -> Principal:
     return Principal(
         id=user.id,
         email=user.email,
         role=user.role,
         requests_per_minute=user.requests_per_minute,
         models_limit=user.models_limit,
-        key_id=key_id,
+        key_id=key.id if key else None,
+        scope=key.scope if key else None,
     )
 
 
@@ -116,7 +119,8 @@ def login(session: Session, *, settings: ApiSettings, email: str, password: str)
 
 
 def resolve_caller(session: Session, *, settings: ApiSettings, credential: str) -> Principal:
-    """The caller behind an API key (``mp_...``) or a login token; 401 otherwise."""
+    """The caller behind an account API key (``mp_...``) or a login token; 401 otherwise, 403
+    for an inference key (it calls models, never the control API)."""
     if credential.startswith(auth.KEY_PREFIX + "_"):
         return _from_api_key(session, credential)
     user_id = auth.verify_token(credential, secret=settings.jwt_secret.get_secret_value())
@@ -133,11 +137,17 @@ def _from_api_key(session: Session, credential: str) -> Principal:
     stored = key.sha256 if key is not None else "0" * 64
     if not auth.key_matches(credential, stored) or key is None or key.revoked_at is not None:
         raise Unauthenticated("invalid or revoked API key")
+    if not key.scope.uses_control_api:
+        raise Forbidden(
+            "this is an inference key: it calls models only; use an account key or sign in "
+            "for the control API",
+            details={"keyId": key.id, "scope": str(key.scope)},
+        )
     now = datetime.now(UTC)
     if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
         key.last_used_at = now
         session.commit()
-    return _principal(key.user, key_id=key.id)
+    return _principal(key.user, key)
 
 
 def public(user: User) -> UserPublic:

@@ -339,23 +339,32 @@ async function viewKeys() {
   const refresh = async () => {
     const keys = await api("GET", "keys");
     fill($("#keys-table tbody", main), keys.map((k) => [
-      k.name, when(k.createdAt), when(k.lastUsedAt), k.revokedAt ? `revoked ${when(k.revokedAt)}` : "active",
+      k.name, k.scope, k.models === null ? "all" : (k.models.join(", ") || "none"), when(k.createdAt), when(k.lastUsedAt), k.revokedAt ? `revoked ${when(k.revokedAt)}` : "active",
       k.revokedAt ? "" : el("button", { type: "button", class: "danger", text: `Revoke ${k.name}`, onclick: async () => {
         try { await api("DELETE", `keys/${k.id}`); flash(`Key ${k.name} revoked.`); await refresh(); } catch (err) { flash(describe(err), "error"); }
       } }),
     ]));
   };
+  const scope = $("#key-scope", main), models = $("#key-models", main);
+  const listModels = async () => {
+    const owned = await api("GET", "models?limit=200");
+    models.replaceChildren(...owned.items.map((m) => el("option", { value: m.id, text: `${m.name} (${m.id})` })));
+  };
+  scope.addEventListener("change", () => { models.disabled = scope.value !== "inference"; });
   $("#key-form", main).addEventListener("submit", async (e) => {
     e.preventDefault();
+    const body = { name: $("#key-name", main).value, scope: scope.value };
+    const chosen = [...models.selectedOptions].map((o) => o.value);
+    if (scope.value === "inference" && chosen.length) body.models = chosen;
     try {
-      const k = await api("POST", "keys", { name: $("#key-name", main).value });
-      sessionStorage.setItem("mp.key", k.key);
+      const k = await api("POST", "keys", body);
+      if (k.scope === "inference") sessionStorage.setItem("mp.key", k.key);  // the try-it form's key
       $("#key-value", main).textContent = k.key;
       $("#key-created", main).hidden = false;
       await refresh();
     } catch (err) { flash(describe(err), "error"); }
   });
-  await refresh();
+  await Promise.all([refresh(), listModels()]);
 }
 
 async function viewAdmin() {
