@@ -631,7 +631,6 @@ def test_lifecycle_new_version_inactive_delete(stack: Stack, user: User) -> None
             f"/api/v1/models/{model_id}/versions",
             headers=user.headers,
             files={"file": ("v2.onnx", handle, "application/octet-stream")},
-            data={"modelName": "lifecycle"},
         )
     assert r.status_code == 201, r.text
     v2 = wait_for(

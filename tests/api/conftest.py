@@ -98,12 +98,13 @@ class LiveApi:
         *,
         model_id: str | None = None,
     ) -> httpx.Response:
+        """A new model, or (``model_id``) a new version of one, which takes the file alone."""
         path = f"/api/v1/models/{model_id}/versions" if model_id else "/api/v1/models"
         return self.client.post(
             path,
             headers=user.headers,
             files={"file": (filename, content, "application/octet-stream")},
-            data={"modelName": name, "description": "a test model"},
+            data={} if model_id else {"modelName": name, "description": "a test model"},
         )
 
     def objects(self) -> list[str]:

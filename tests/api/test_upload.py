@@ -38,7 +38,6 @@ def test_upload_stores_encrypted_artifact_and_metadata(api: LiveApi) -> None:
     assert meta["userId"] == user.id
     assert meta["status"] == "active"
     assert meta["requestCount"] == 0
-    assert meta["filePath"].startswith(f"s3://{api.bucket}/artifacts/models/{model_id}/")
 
     # The store holds ciphertext only; the wrapped data key opens it to the exact upload.
     [key] = api.objects()
@@ -47,11 +46,8 @@ def test_upload_stores_encrypted_artifact_and_metadata(api: LiveApi) -> None:
     from modelport.api.db.tables import StoredArtifact
 
     with api.ctx.db.sessions() as session:
-        artifact = (
-            session.query(StoredArtifact)
-            .filter(StoredArtifact.storage_uri == meta["filePath"])
-            .one()
-        )
+        artifact = session.query(StoredArtifact).filter(StoredArtifact.id == meta["filePath"]).one()
+        assert artifact.storage_uri.startswith(f"s3://{api.bucket}/artifacts/models/{model_id}/")
         wrapped = artifact.wrapped_data_key
     assert wrapped is not None
     data_key = api.ctx.keys.unwrap(WrappedKey.decode(wrapped))

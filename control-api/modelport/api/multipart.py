@@ -1,8 +1,13 @@
 """The upload form on the wire: a streaming multipart parser that spools the model file.
 
-This is the only module that knows multipart (and imports python-multipart). The form's field
-names and limits are declared here once: the parser enforces them, and the upload routes describe
-the same form in OpenAPI with :data:`OPENAPI_BODY`.
+This is the only module that knows multipart (and imports python-multipart). The two forms (a new
+model, :data:`MODEL_FORM`; a new version, :data:`VERSION_FORM`) and their limits are declared here
+once: the parser enforces them, and the upload routes describe the same forms in OpenAPI.
+
+What the body may hold is bounded before it is read: every byte of it (the file, the text fields,
+part headers, boundaries, anything before or after them; chunked or not) counts against
+``max_upload_bytes`` plus :data:`FORM_OVERHEAD`, and only the form's own fields are accepted, each
+at most once.
 
 Where plaintext lives: only in a folder made by :func:`tempfile.mkdtemp` (mode 0700, under
 ``spool_dir`` or the system temporary folder), as one file (mode 0600) that the scanner reads.
@@ -16,8 +21,8 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,38 +44,53 @@ NAME_MAX_CHARS = 200
 DESCRIPTION_MAX_CHARS = 10_000
 #: The most a text field may hold.
 FIELD_MAX_BYTES = 64 << 10
-#: Room for the form's text fields and boundaries on top of the file itself.
-FORM_OVERHEAD = 1 << 20
+#: Room for the form's text fields, part headers (python-multipart holds each part to 8 lines of
+#: 4 KiB) and boundaries on top of the file itself: the whole body may be at most
+#: ``max_upload_bytes + FORM_OVERHEAD`` bytes.
+FORM_OVERHEAD = 256 << 10
 _FEED_BYTES = 1 << 20
 
-#: The upload form as OpenAPI describes it (``openapi_extra`` of the upload routes).
-OPENAPI_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": [FILE_FIELD, NAME_FIELD],
-                    "properties": {
-                        FILE_FIELD: {"type": "string", "format": "binary"},
-                        NAME_FIELD: {
-                            "type": "string",
-                            "minLength": 1,
-                            "maxLength": NAME_MAX_CHARS,
-                            "pattern": "^[^\\x00]*\\S[^\\x00]*$",
-                        },
-                        DESCRIPTION_FIELD: {
-                            "type": "string",
-                            "maxLength": DESCRIPTION_MAX_CHARS,
-                            "pattern": "^[^\\x00]*$",
-                        },
-                    },
-                }
-            }
-        },
-    }
+
+@dataclass(frozen=True)
+class Form:
+    """The fields one upload form takes (any other field, or one sent twice, is refused)."""
+
+    fields: frozenset[str]
+    required: tuple[str, ...]
+
+    def openapi(self) -> dict[str, Any]:
+        """The form as the upload route's ``openapi_extra``."""
+        schema = {
+            "type": "object",
+            "required": list(self.required),
+            "properties": {f: _FIELD_SCHEMAS[f] for f in sorted(self.fields)},
+            "additionalProperties": False,
+        }
+        content = {"multipart/form-data": {"schema": schema}}
+        return {"requestBody": {"required": True, "content": content}}
+
+
+_FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
+    FILE_FIELD: {"type": "string", "format": "binary"},
+    NAME_FIELD: {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": NAME_MAX_CHARS,
+        "pattern": "^[^\\x00]*\\S[^\\x00]*$",
+    },
+    DESCRIPTION_FIELD: {
+        "type": "string",
+        "maxLength": DESCRIPTION_MAX_CHARS,
+        "pattern": "^[^\\x00]*$",
+    },
 }
+
+#: ``POST /api/v1/models``: the model file, its name and an optional description.
+MODEL_FORM = Form(
+    fields=frozenset({FILE_FIELD, NAME_FIELD, DESCRIPTION_FIELD}), required=(FILE_FIELD, NAME_FIELD)
+)
+#: ``POST /api/v1/models/{id}/versions``: the new version's file alone.
+VERSION_FORM = Form(fields=frozenset({FILE_FIELD}), required=(FILE_FIELD,))
 
 
 @dataclass(frozen=True)
@@ -97,17 +117,39 @@ class SpooledUpload:
         return ModelCreate(name=name, description=description)
 
 
+@contextmanager
+def closing_on_refusal() -> Iterator[None]:
+    """An upload refused in the block answers with ``Connection: close``: the rest of its body
+    may be unread, and the client should stop sending it rather than the server read it to the
+    end to keep the connection."""
+    try:
+        yield
+    except ModelportError as exc:
+        exc.headers = {**exc.headers, "Connection": "close"}
+        raise
+
+
 @asynccontextmanager
-async def spooled(request: Request, settings: ApiSettings) -> AsyncIterator[SpooledUpload]:
-    """Read the request's multipart body as it streams in (a too-large body is refused without
-    reading it all) and yield it; the spool folder is removed when the block ends."""
+async def spooled(
+    request: Request, settings: ApiSettings, form: Form
+) -> AsyncIterator[SpooledUpload]:
+    """Read the request's multipart body as it streams in (a body larger than the limit, or one
+    with a field that ``form`` does not take, is refused without reading the rest) and yield it;
+    the spool folder is removed when the block ends."""
     max_file = settings.max_upload_bytes
     boundary = _boundary(request, max_file)
     workdir = Path(tempfile.mkdtemp(prefix="modelport-upload-", dir=settings.spool_dir))
     try:
-        yield await _receive(request, _FormReader(boundary, workdir, max_file))
+        yield await _receive(request, _FormReader(boundary, workdir, max_file, form))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _too_large(max_file: int, what: str = "the upload") -> TooLarge:
+    return TooLarge(
+        f"{what} is larger than the limit of {max_file} bytes",
+        details={"maxBytes": max_file, "maxBodyBytes": max_file + FORM_OVERHEAD},
+    )
 
 
 def _boundary(request: Request, max_file: int) -> bytes:
@@ -120,19 +162,21 @@ def _boundary(request: Request, max_file: int) -> bytes:
         )
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_file + FORM_OVERHEAD:
-        raise TooLarge(
-            f"the upload is larger than the limit of {max_file} bytes",
-            details={"maxBytes": max_file},
-        )
+        raise _too_large(max_file)
     return boundary
 
 
 async def _receive(request: Request, reader: _FormReader) -> SpooledUpload:
-    """Feed the body to ``reader`` in a worker thread, about a MiB at a time."""
+    """Feed the body to ``reader`` in a worker thread, about a MiB at a time, counting every byte
+    of it (chunked bodies declare no length) against the limit as it arrives."""
+    limit = reader.max_file + FORM_OVERHEAD
     try:
         pending: list[bytes] = []
-        size = 0
+        size = total = 0
         async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                raise _too_large(reader.max_file)
             pending.append(chunk)
             size += len(chunk)
             if size >= _FEED_BYTES:
@@ -148,8 +192,9 @@ async def _receive(request: Request, reader: _FormReader) -> SpooledUpload:
 class _FormReader:
     """Feeds request-body bytes to a streaming multipart parser; spools the file part to disk."""
 
-    def __init__(self, boundary: bytes, workdir: Path, max_file: int) -> None:
+    def __init__(self, boundary: bytes, workdir: Path, max_file: int, form: Form) -> None:
         self.max_file = max_file
+        self.form = form
         self.fields: dict[str, str] = {}
         self.path = workdir / "model"
         self._hash = hashlib.sha256()
@@ -157,6 +202,7 @@ class _FormReader:
         self._head = bytearray()
         self._file: int | None = None
         self._filename: str | None = None
+        self._seen: set[str] = set()
         self._part_name: str | None = None
         self._part_is_file = False
         self._field_buf = bytearray()
@@ -192,7 +238,7 @@ class _FormReader:
         if self._filename is None:
             raise UploadRefused(
                 f"no file part: send the model as multipart field {FILE_FIELD!r}",
-                details={"expectedFields": [FILE_FIELD, NAME_FIELD, DESCRIPTION_FIELD]},
+                details={"expectedFields": sorted(self.form.fields)},
             )
         received = ReceivedFile(
             path=self.path,
@@ -230,15 +276,30 @@ class _FormReader:
     def _headers_finished(self) -> None:
         _, options = parse_options_header(self._headers.get("content-disposition", b""))
         name = options.get(b"name", b"").decode("utf-8", "replace")
+        self._check_field(name)
         self._part_name = name
         if name != FILE_FIELD:
             return
-        if self._filename is not None:
-            raise UploadRefused("send exactly one file per upload")
         filename = options.get(b"filename", b"").decode("utf-8", "replace")
         self._filename = os.path.basename(filename.replace("\\", "/")) or "model"
         self._part_is_file = True
         self._file = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+    def _check_field(self, name: str) -> None:
+        """Refuse a part that is not one of the form's fields, or repeats one, before its data."""
+        expected = sorted(self.form.fields)
+        if name not in self.form.fields:
+            raise UploadRefused(
+                f"unknown form field {name!r}: this upload takes {', '.join(expected)}",
+                details={"field": name, "expectedFields": expected},
+            )
+        if name in self._seen:
+            what = "send exactly one file per upload" if name == FILE_FIELD else "send it once"
+            raise UploadRefused(
+                f"form field {name!r} is sent more than once: {what}",
+                details={"field": name, "expectedFields": expected},
+            )
+        self._seen.add(name)
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         chunk = data[start:end]
@@ -251,10 +312,7 @@ class _FormReader:
             return
         self._size += len(chunk)
         if self._size > self.max_file:
-            raise TooLarge(
-                f"the model file is larger than the limit of {self.max_file} bytes",
-                details={"maxBytes": self.max_file},
-            )
+            raise _too_large(self.max_file, "the model file")
         if len(self._head) < SNIFF_BYTES:
             self._head += chunk[: SNIFF_BYTES - len(self._head)]
         self._hash.update(chunk)
@@ -267,7 +325,7 @@ class _FormReader:
     def _part_end(self) -> None:
         if self._part_is_file:
             self.close()
-        elif self._part_name:
+        elif self._part_name is not None:
             self.fields[self._part_name] = self._field_buf.decode("utf-8", "replace")
 
     def _end(self) -> None:

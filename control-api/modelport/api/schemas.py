@@ -159,7 +159,8 @@ class ModelMetadata(CamelModel):
     user_id: str
     file_format: str
     file_path: str
-    """URI of the active version's encrypted artifact."""
+    """The active version's artifact reference: stable for that version, and opaque (never the
+    bucket, path or storage key)."""
     endpoint_url: str
     created_at: datetime
     last_used: datetime | None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Cookie, Query, Response
 from fastapi.responses import RedirectResponse
 from modelport.api.deps import Ctx, CurrentUser, OptionalUser, SessionDep
 from modelport.api.schemas import LoginRequest, SignupRequest, TokenResponse, UserPublic
@@ -29,17 +29,25 @@ def login(body: LoginRequest, session: SessionDep, ctx: Ctx) -> TokenResponse:
 
 @router.get("/auth/oidc/login", status_code=302, response_class=RedirectResponse)
 def oidc_login(ctx: Ctx) -> RedirectResponse:
-    return RedirectResponse(oidc.login_redirect(settings=ctx.settings), status_code=302)
+    start = oidc.login_redirect(settings=ctx.settings)
+    response = RedirectResponse(start.url, status_code=302)
+    response.set_cookie(oidc.BROWSER_COOKIE, start.browser_secret, **oidc.cookie(ctx.settings))
+    return response
 
 
 @router.get("/auth/oidc/callback")
 def oidc_callback(
     code: Annotated[str, Query(max_length=4096)],
     state: Annotated[str, Query(max_length=4096)],
+    response: Response,
     session: SessionDep,
     ctx: Ctx,
+    browser: Annotated[str, Cookie(alias=oidc.BROWSER_COOKIE, max_length=256)] = "",
 ) -> TokenResponse:
-    token = oidc.complete_login(session, settings=ctx.settings, code=code, state=state)
+    response.delete_cookie(oidc.BROWSER_COOKIE, **oidc.cookie(ctx.settings, max_age=None))
+    token = oidc.complete_login(
+        session, settings=ctx.settings, code=code, state=state, browser_secret=browser
+    )
     return TokenResponse(access_token=token, expires_in=ctx.settings.jwt_ttl_seconds)
 
 

@@ -23,25 +23,30 @@ from modelport.api.services import models, usage
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 
 
-@router.post("", status_code=201, openapi_extra=multipart.OPENAPI_BODY)
+@router.post("", status_code=201, openapi_extra=multipart.MODEL_FORM.openapi())
 async def upload_model(
     request: Request, session: SessionDep, ctx: Ctx, caller: CurrentUser
 ) -> UploadResponse:
-    with ctx.metrics.counting_upload() as tally:
+    with ctx.metrics.counting_upload() as tally, multipart.closing_on_refusal():
         await run_in_threadpool(models.ensure_room, session, caller=caller)
-        async with multipart.spooled(request, ctx.settings) as form:
+        async with multipart.spooled(request, ctx.settings, multipart.MODEL_FORM) as form:
             tally.size = form.file.size
             return await run_in_threadpool(
                 models.create, session, ctx=ctx, caller=caller, new=form.new_model(), file=form.file
             )
 
 
-@router.post("/{model_id}/versions", status_code=201, openapi_extra=multipart.OPENAPI_BODY)
+@router.post(
+    "/{model_id}/versions", status_code=201, openapi_extra=multipart.VERSION_FORM.openapi()
+)
 async def upload_version(
     model_id: str, request: Request, session: SessionDep, ctx: Ctx, caller: CurrentUser
 ) -> UploadResponse:
-    with ctx.metrics.counting_upload() as tally:
-        async with multipart.spooled(request, ctx.settings) as form:
+    with ctx.metrics.counting_upload() as tally, multipart.closing_on_refusal():
+        await run_in_threadpool(
+            models.ensure_version_room, session, caller=caller, model_id=model_id
+        )
+        async with multipart.spooled(request, ctx.settings, multipart.VERSION_FORM) as form:
             tally.size = form.file.size
             return await run_in_threadpool(
                 models.add_version,

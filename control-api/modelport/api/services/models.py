@@ -71,8 +71,14 @@ def _artifact_of(model_id: str, number: int) -> Select[StoredArtifact]:
 
 
 def public(
-    model: Model, *, file_path: str, state: DeploymentState | None, endpoint_url: str | None = None
+    model: Model,
+    *,
+    artifact_id: str,
+    state: DeploymentState | None,
+    endpoint_url: str | None = None,
 ) -> ModelMetadata:
+    """The model as its owner reads it. ``filePath`` (the seed's name) is the active version's
+    artifact id: a stable reference that says nothing of where or how the artifact is stored."""
     phase = "Inactive" if model.status is not ModelStatus.ACTIVE else (state or _UNKNOWN).phase
     return ModelMetadata(
         id=model.id,
@@ -80,7 +86,7 @@ def public(
         description=model.description,
         user_id=model.owner_id,
         file_format=model.format,
-        file_path=file_path,
+        file_path=artifact_id,
         endpoint_url=endpoint_url or (state.url if state and state.url else model.endpoint_url),
         created_at=model.created_at,
         last_used=model.last_used,
@@ -100,7 +106,7 @@ def get_model(
 ) -> ModelMetadata:
     model = owned(session, caller=caller, model_id=model_id)
     artifact = active_artifact(session, model)
-    return public(model, file_path=artifact.storage_uri, state=ctx.deployer.state(model.id))
+    return public(model, artifact_id=artifact.id, state=ctx.deployer.state(model.id))
 
 
 def list_models(
@@ -118,7 +124,7 @@ def list_models(
         where.append(Model.status == status)
     total = session.scalar(select(func.count()).select_from(Model).where(*where)) or 0
     rows = session.execute(
-        select(Model, StoredArtifact.storage_uri)
+        select(Model, StoredArtifact.id)
         .join(
             ModelVersion,
             (ModelVersion.model_id == Model.id) & (ModelVersion.number == Model.active_version),
@@ -130,7 +136,7 @@ def list_models(
         .offset(offset)
     ).all()
     states = ctx.deployer.states([m.id for m, _ in rows]) if rows else {}
-    items = [public(m, file_path=uri, state=states.get(m.id)) for m, uri in rows]
+    items = [public(m, artifact_id=a, state=states.get(m.id)) for m, a in rows]
     return ModelList(items=items, total=total, limit=limit, offset=offset)
 
 
@@ -191,6 +197,16 @@ def ensure_room(session: Session, *, caller: Principal) -> None:
 
     Ends its read, so that no connection is held while the body streams in."""
     _check_models_limit(session, caller=caller, lock=False)
+    session.rollback()
+
+
+def ensure_version_room(session: Session, *, caller: Principal, model_id: str) -> None:
+    """Refuse before a new version's body is read unless the caller owns the model (404 for
+    another user's model or a missing one, so that a stranger's upload is never spooled).
+
+    A version adds no model, so the models limit does not apply; the body's own bound is the
+    upload limit. Ends its read, like :func:`ensure_room`."""
+    owned(session, caller=caller, model_id=model_id)
     session.rollback()
 
 

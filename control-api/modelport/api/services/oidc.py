@@ -1,16 +1,24 @@
 """Optional OpenID Connect login (authorization-code flow) against an external identity provider.
 
 ``login_redirect`` sends the browser to the provider with a signed, short-lived ``state`` that
-carries the nonce (no server-side session); ``complete_login`` exchanges the code, verifies the ID
-token's signature (the provider's JWKS), issuer, audience, expiry and nonce with authlib, then
-finds the user by subject, links a user with the same verified email, or creates one.
+carries the nonce (no server-side session), and hands back a browser secret for a cookie: the
+state holds its SHA-256, which is also the PKCE (S256) challenge, and the secret itself is the code
+verifier. ``complete_login`` accepts only a state that matches the cookie of the browser that
+started the login, exchanges the code with the verifier, verifies the ID token's signature (the
+provider's JWKS), issuer, audience, expiry and nonce with authlib, then finds the user by subject,
+links a user with the same email when the provider says it is verified (``email_verified`` exactly
+``true``) and the user has no other subject, or creates one when sign-up is open.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
 import time
 import warnings
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,7 +28,7 @@ from modelport.api import auth
 from modelport.api.db.tables import User
 from modelport.api.services import audit, users
 from modelport.api.settings import ApiSettings
-from modelport.core.errors import NotFound, NotReady, Unauthenticated
+from modelport.core.errors import Forbidden, NotFound, NotReady, Unauthenticated
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,6 +37,9 @@ with warnings.catch_warnings():  # authlib.jose is deprecated in favour of joser
     from authlib.jose import JoseError, JsonWebKey, jwt
 
 _STATE_TTL = 600
+#: The cookie that binds a login's ``state`` to the browser that started it.
+BROWSER_COOKIE = "modelport_oidc"
+BROWSER_COOKIE_PATH = "/api/v1/auth/oidc"
 _STATE_SUBJECT = "oidc-state"
 _discovery_cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
@@ -61,14 +72,49 @@ def _discover(issuer: str) -> dict[str, Any]:
     return document
 
 
-def login_redirect(*, settings: ApiSettings) -> str:
-    """The provider's authorization URL to send the browser to."""
+@dataclass(frozen=True)
+class LoginStart:
+    """Where to send the browser, and the secret to keep in its :data:`BROWSER_COOKIE`."""
+
+    url: str
+    browser_secret: str
+
+
+def cookie(settings: ApiSettings, *, max_age: int | None = _STATE_TTL) -> dict[str, Any]:
+    """The attributes of :data:`BROWSER_COOKIE`: HttpOnly, SameSite=Lax (it must come back with
+    the provider's top-level redirect), only for the OIDC routes, and Secure when the API is
+    reached over https."""
+    return {
+        "path": BROWSER_COOKIE_PATH,
+        "secure": settings.public_url.lower().startswith("https://"),
+        "httponly": True,
+        "samesite": "lax",
+        **({"max_age": max_age} if max_age is not None else {}),
+    }
+
+
+def _challenge(verifier: str) -> str:
+    """The PKCE S256 challenge of ``verifier`` (RFC 7636)."""
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def login_redirect(*, settings: ApiSettings) -> LoginStart:
+    """The provider's authorization URL to send the browser to, and the browser's secret."""
     issuer, client_id, _ = _enabled(settings)
     nonce = secrets.token_urlsafe(16)
+    verifier = secrets.token_urlsafe(48)
+    challenge = _challenge(verifier)
     now = int(time.time())
     state: bytes = jwt.encode(
         {"alg": "HS256"},
-        {"iss": "modelport", "sub": _STATE_SUBJECT, "nonce": nonce, "exp": now + _STATE_TTL},
+        {
+            "iss": "modelport",
+            "sub": _STATE_SUBJECT,
+            "nonce": nonce,
+            "browser": challenge,
+            "exp": now + _STATE_TTL,
+        },
         settings.jwt_secret.get_secret_value(),
     )
     query = {
@@ -78,11 +124,15 @@ def login_redirect(*, settings: ApiSettings) -> str:
         "scope": "openid email",
         "state": state.decode(),
         "nonce": nonce,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
     }
-    return f"{_discover(issuer)['authorization_endpoint']}?{urlencode(query)}"
+    url = f"{_discover(issuer)['authorization_endpoint']}?{urlencode(query)}"
+    return LoginStart(url=url, browser_secret=verifier)
 
 
-def _state_nonce(state: str, settings: ApiSettings) -> str:
+def _state_nonce(state: str, settings: ApiSettings, *, browser_secret: str) -> str:
+    """The ID-token nonce of a valid ``state`` that the calling browser's cookie matches."""
     try:
         claims = jwt.decode(state, settings.jwt_secret.get_secret_value())
         claims.validate()
@@ -90,10 +140,16 @@ def _state_nonce(state: str, settings: ApiSettings) -> str:
         raise Unauthenticated("invalid or expired login state; start the login again") from exc
     if claims.get("sub") != _STATE_SUBJECT or claims.header.get("alg") != "HS256":
         raise Unauthenticated("invalid or expired login state; start the login again")
+    bound = str(claims.get("browser", ""))
+    if not browser_secret or not hmac.compare_digest(_challenge(browser_secret), bound):
+        raise Unauthenticated(
+            "this login was started in another browser (or its cookie expired); "
+            "start the login again"
+        )
     return str(claims["nonce"])
 
 
-def _id_token_claims(code: str, nonce: str, settings: ApiSettings) -> dict[str, Any]:
+def _id_token_claims(code: str, nonce: str, verifier: str, settings: ApiSettings) -> dict[str, Any]:
     issuer, client_id, client_secret = _enabled(settings)
     meta = _discover(issuer)
     try:
@@ -105,6 +161,7 @@ def _id_token_claims(code: str, nonce: str, settings: ApiSettings) -> dict[str, 
                 "redirect_uri": callback_url(settings),
                 "client_id": client_id,
                 "client_secret": client_secret,
+                "code_verifier": verifier,
             },
             timeout=10,
         )
@@ -130,10 +187,13 @@ def _id_token_claims(code: str, nonce: str, settings: ApiSettings) -> dict[str, 
     return dict(claims)
 
 
-def complete_login(session: Session, *, settings: ApiSettings, code: str, state: str) -> str:
-    """Finish the flow; returns a Modelport login token."""
-    nonce = _state_nonce(state, settings)
-    claims = _id_token_claims(code, nonce, settings)
+def complete_login(
+    session: Session, *, settings: ApiSettings, code: str, state: str, browser_secret: str
+) -> str:
+    """Finish the flow started in the browser holding ``browser_secret`` (its cookie; empty when
+    it sent none); returns a Modelport login token."""
+    nonce = _state_nonce(state, settings, browser_secret=browser_secret)
+    claims = _id_token_claims(code, nonce, browser_secret, settings)
     subject = f"{claims['iss']}|{claims['sub']}"
     user = session.scalar(select(User).where(User.oidc_subject == subject))
     if user is None:
@@ -147,14 +207,24 @@ def complete_login(session: Session, *, settings: ApiSettings, code: str, state:
 def _link_or_create(
     session: Session, *, settings: ApiSettings, claims: dict[str, Any], subject: str
 ) -> User:
+    """Link the account with the ID token's email, or create one; both need the email verified
+    (the JSON ``true``; a missing claim or the string ``"true"`` is not)."""
     email = str(claims.get("email") or "").strip().lower()
-    if not email or claims.get("email_verified") is False:
+    if not email or claims.get("email_verified") is not True:
         raise Unauthenticated("the identity provider gave no verified email address")
-    user = session.scalar(select(User).where(User.email == email))
+    user = session.scalar(select(User).where(User.email == email).with_for_update())
     if user is not None:
+        if user.oidc_subject is not None:  # another subject: this one was looked up first
+            raise Forbidden(
+                "the account with this email signs in with another identity; "
+                "use that one, or ask an administrator"
+            )
         user.oidc_subject = subject
+        audit.record(session, actor_id=user.id, action="user.oidc_link", target=user.id)
         session.commit()
         return user
+    if settings.signup == "admin":
+        raise Forbidden("sign-up is closed; an administrator creates accounts")
     return users.create_user(
         session, settings=settings, email=email, password=None, oidc_subject=subject
     )
