@@ -3,7 +3,8 @@
 Under a data folder (default ``$XDG_DATA_HOME/modelport``, i.e. ``~/.local/share/modelport``):
 ``modelport.db`` (SQLite), ``artifacts/`` (encrypted models), ``master.key`` and ``jwt.secret``
 (generated once, mode 0600), ``run/`` (key files and logs of the local runtimes). The API listens
-on 127.0.0.1 only; the first run creates an admin and prints their API key once.
+on 127.0.0.1 only and answers only requests addressed to 127.0.0.1, localhost or [::1] with its
+port (DNS rebinding); the first run creates an admin and prints their API key once.
 """
 
 from __future__ import annotations
@@ -49,9 +50,16 @@ def embedded_settings(data_dir: Path, *, port: int) -> ApiSettings:
         master_keys=master,
         jwt_secret=jwt_secret,
         public_url=f"http://127.0.0.1:{port}",
+        allowed_hosts=loopback_hosts(port),
         deployer="local",
         data_dir=data_dir,
     )
+
+
+def loopback_hosts(port: int) -> list[str]:
+    """The only ``Host`` values the embedded API answers to: its loopback names with its port
+    (a web page that rebinds its own name to 127.0.0.1 still sends its own name)."""
+    return [f"{name}:{port}" for name in ("127.0.0.1", "localhost", "[::1]")]
 
 
 def first_admin_key(settings: ApiSettings) -> str | None:
@@ -90,7 +98,9 @@ def run(data_dir: Path | None = None, *, port: int = 8000) -> None:
     migrate(settings.database_url)
     key = first_admin_key(settings)
     _banner(settings, folder, key)
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(
+        create_app(settings), host="127.0.0.1", port=port, proxy_headers=False, log_level="warning"
+    )
 
 
 def _banner(settings: ApiSettings, folder: Path, key: str | None) -> None:

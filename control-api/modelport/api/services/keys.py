@@ -18,6 +18,7 @@ from modelport.api.db.tables import ApiKey, Model, Role, Subscription, User
 from modelport.api.errors import DeployFailed
 from modelport.api.schemas import DeploymentSettings, KeyCreated, KeyPublic
 from modelport.api.services import audit, users
+from modelport.api.services.caps import effective_rate_limit
 from modelport.api.services.ids import is_id
 from modelport.api.services.users import Principal
 from modelport.api.settings import ApiSettings
@@ -108,8 +109,9 @@ def revoke_key(session: Session, *, ctx: AppContext, caller: Principal, key_id: 
 def auth_keys_document(session: Session, *, user_id: str, settings: DeploymentSettings) -> bytes:
     """The ``auth-keys.json`` of one model of ``user_id``."""
     user = session.get(User, user_id)
-    default_limit = user.requests_per_minute if user else 0
-    limit = settings.rate_limit_per_minute
+    limit = effective_rate_limit(
+        user.requests_per_minute if user else 0, settings.rate_limit_per_minute
+    )
     rows = session.scalars(
         select(ApiKey)
         .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
@@ -119,7 +121,7 @@ def auth_keys_document(session: Session, *, user_id: str, settings: DeploymentSe
         {
             "id": k.id,
             "sha256": k.sha256,
-            "rateLimitPerMinute": default_limit if limit is None else limit,
+            "rateLimitPerMinute": limit,
         }
         for k in rows
     ]
