@@ -17,14 +17,9 @@ router = APIRouter(prefix="/api/v1", tags=["users"])
 def signup(
     body: SignupRequest, session: SessionDep, ctx: Ctx, caller: OptionalUser, address: ClientAddress
 ) -> UserPublic:
+    guard = ctx.login_guard
     user = users.signup(
-        session,
-        settings=ctx.settings,
-        guard=ctx.login_guard,
-        address=address,
-        email=body.email,
-        password=body.password,
-        caller=caller,
+        session, settings=ctx.settings, guard=guard, address=address, new=body, caller=caller
     )
     return users.public(user)
 
@@ -33,13 +28,9 @@ def signup(
 def login(
     body: LoginRequest, session: SessionDep, ctx: Ctx, address: ClientAddress
 ) -> TokenResponse:
+    guard = ctx.login_guard
     token = users.login(
-        session,
-        settings=ctx.settings,
-        guard=ctx.login_guard,
-        address=address,
-        email=body.email,
-        password=body.password,
+        session, settings=ctx.settings, guard=guard, address=address, credentials=body
     )
     return TokenResponse(access_token=token, expires_in=ctx.settings.jwt_ttl_seconds)
 

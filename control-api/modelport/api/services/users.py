@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 from modelport.api import auth
 from modelport.api.db.tables import ApiKey, Role, Subscription, User
-from modelport.api.schemas import RateLimits, UserAdminUpdate, UserList, UserPublic
+from modelport.api.schemas import (
+    LoginRequest,
+    RateLimits,
+    SignupRequest,
+    UserAdminUpdate,
+    UserList,
+    UserPublic,
+)
 from modelport.api.services import audit
 from modelport.api.services.ids import is_id
 from modelport.api.settings import ApiSettings
@@ -94,8 +101,7 @@ def signup(
     settings: ApiSettings,
     guard: LoginGuard,
     address: str,
-    email: str,
-    password: str,
+    new: SignupRequest,
     caller: Principal | None,
 ) -> User:
     """A new account; the address's sign-up rate and back-off apply, and the password is hashed
@@ -108,8 +114,8 @@ def signup(
             return create_user(
                 session,
                 settings=settings,
-                email=email,
-                password=password,
+                email=new.email,
+                password=new.password,
                 actor_id=caller.id if caller else None,
             )
     except Conflict:
@@ -123,18 +129,18 @@ def login(
     settings: ApiSettings,
     guard: LoginGuard,
     address: str,
-    email: str,
-    password: str,
+    credentials: LoginRequest,
 ) -> str:
     """A short-lived token for a correct email and password; 401 otherwise (same for both).
 
     Failures back off per client address and per account (429 with ``Retry-After``); a
     success resets the account's count."""
-    account = email.strip().lower()
+    account = credentials.email.strip().lower()
     guard.before_login(address=address, account=account)
     with guard.slots.held():
         user = session.scalar(select(User).where(User.email == account))
-        correct = auth.verify_password(password, user.password_hash if user else None)
+        stored = user.password_hash if user else None
+        correct = auth.verify_password(credentials.password, stored)
     if not correct or user is None:
         guard.login_failed(address=address, account=account)
         audit.record_now(session, actor_id=None, action="auth.login", outcome="denied")
