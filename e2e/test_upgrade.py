@@ -453,7 +453,7 @@ def check_sessions_keys_and_models_from_before_still_work(upgrade: Upgrade) -> N
 def check_a_model_from_before_can_be_changed_after(upgrade: Upgrade) -> None:
     """The new control API applies over what the previous one created (create and update)."""
     name, namespace, cluster = upgrade.models[0], upgrade.namespace, upgrade.cluster
-    change = {"settings": {"maxReplicas": 4, "rateLimitPerMinute": 7}}
+    change = {"settings": {"maxReplicas": 2, "rateLimitPerMinute": 7}}  # within free caps
     with httpx.Client(base_url=upgrade.api_url, timeout=60) as client:
         r = client.patch(f"/api/v1/models/{name}", headers=upgrade.headers, json=change)
     assert r.status_code == 200, r.text
@@ -467,7 +467,7 @@ def check_a_model_from_before_can_be_changed_after(upgrade: Upgrade) -> None:
         keys = json.loads(base64.b64decode(found["data"]["auth-keys.json"]))["keys"]
         return {k.get("rateLimitPerMinute") for k in keys}
 
-    wait_for(lambda: hpa_max() == 4, what="the HPA's new maximum")
+    wait_for(lambda: hpa_max() == 2, what="the HPA's new maximum")
     wait_for(lambda: key_limits() == {7}, what="the new limit in the model's Secret")
     # A new limit changes the Secret, whose checksum rolls the model's pods: Ready again after.
     wait_for(partial(_rolled_out, cluster, namespace, name), what="the model's pods rolled")

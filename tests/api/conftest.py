@@ -32,7 +32,10 @@ class LiveServer:
     def __init__(self, app: FastAPI, port: int) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        # As modelport-api serves: the app alone honours X-Forwarded-For (trusted_proxies).
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, proxy_headers=False, log_level="warning"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -21,7 +21,7 @@ def test_production_refuses_embedded_defaults() -> None:
     with pytest.raises(ValidationError) as info:
         ApiSettings(environment="production")
     text = str(info.value)
-    for problem in ("SQLite", "jwt_secret", "master_keys", "artifact_uri"):
+    for problem in ("SQLite", "jwt_secret", "master_keys", "artifact_uri", "allowed_hosts"):
         assert problem in text
 
 
@@ -32,6 +32,7 @@ def test_production_accepts_real_settings() -> None:
         jwt_secret=SECRET * 2,
         master_keys=new_master_key_entry("k1"),
         artifact_uri="s3://bucket/prefix",
+        allowed_hosts=["api.example.com"],
     )
     assert settings.key_ring() is not None
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from modelport.api.db.tables import Subscription
+from modelport.api.db.tables import User as UserRow
 
 from testing.payloads import onnx_add_one
 from tests.api.conftest import LiveApi, User
@@ -42,6 +44,11 @@ def test_list_paginates_newest_first_and_filters_by_status(api: LiveApi) -> None
 def test_update_description_and_deployment_settings(api: LiveApi) -> None:
     user = api.user()
     model_id = _upload(api, user, "m")
+    with api.ctx.db.sessions() as session:  # a GPU is beyond the free subscription
+        row = session.get(UserRow, user.id)
+        assert row is not None
+        row.subscription = Subscription.PREMIUM
+        session.commit()
     change = {
         "description": "new words",
         "settings": {

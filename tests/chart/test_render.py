@@ -8,8 +8,10 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from modelport.api.hosts import HostPolicy
 from modelport.api.settings import ApiSettings
 from modelport.core.version import VERSION
 from modelport.operator.settings import OperatorSettings
@@ -277,6 +279,34 @@ def test_control_api_accepts_its_rendered_settings(
     assert ring is not None
     # The migration init container gets exactly the same settings.
     assert _resolve_env(pod["initContainers"][0], _rendered_secrets(default)).keys() == env.keys()
+
+
+def test_control_api_answers_only_its_own_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Ingress host, publicUrl's host, the Service names runtimes report usage to and
+    localhost (port-forward); caps, trusted proxies and login limits follow the values."""
+    values = {
+        "api.ingress.enabled": "true",
+        "api.ingress.hostname": "api.example.com",
+        "api.publicUrl": "https://public.example.com:8443",
+        "api.allowedHosts[0]": "*.internal.example",
+        "api.trustedProxies[0]": "10.0.0.0/8",
+        "api.subscriptions.free.maxGpusPerModel": "1",
+        "api.subscriptions.premium.maxMemoryPerReplica": "128Gi",
+        "api.login.failuresPerAccount": "3",
+    }
+    manifests = render(set_values=values)
+    pod = find(manifests, "Deployment", "-api")["spec"]["template"]["spec"]
+    env = _resolve_env(pod["containers"][0], _rendered_secrets(manifests))
+    settings = _settings_from(ApiSettings, env, "MODELPORT_API_", monkeypatch)
+    policy = HostPolicy(settings.allowed_hosts or [])
+    usage_host = urlsplit(settings.usage_url()).netloc
+    for host in (usage_host, "api.example.com", "public.example.com:8443", "localhost:8000"):
+        assert policy.allows(host), host
+    assert policy.allows("a.internal.example") and not policy.allows("evil.example")
+    assert settings.trusted_proxies == ["10.0.0.0/8"]
+    assert settings.free.max_gpus_per_model == 1 and settings.free.max_replicas == 3
+    assert settings.premium.max_memory_per_replica == "128Gi"
+    assert settings.login_failures_per_account == 3
 
 
 def test_control_api_settings_from_external_secrets(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -65,14 +65,32 @@ Secrets come from Secrets by reference and never appear in the rendered manifest
   value: {{ .Values.models.ingress.pathPrefix | quote }}
 - name: MODELPORT_API_KUBERNETES_INGRESS_TLS
   value: {{ .Values.models.ingress.tls.enabled | quote }}
-- name: MODELPORT_API_FREE__REQUESTS_PER_MINUTE
-  value: {{ $api.subscriptions.free.requestsPerMinute | quote }}
-- name: MODELPORT_API_FREE__MODELS_LIMIT
-  value: {{ $api.subscriptions.free.modelsLimit | quote }}
-- name: MODELPORT_API_PREMIUM__REQUESTS_PER_MINUTE
-  value: {{ $api.subscriptions.premium.requestsPerMinute | quote }}
-- name: MODELPORT_API_PREMIUM__MODELS_LIMIT
-  value: {{ $api.subscriptions.premium.modelsLimit | quote }}
+{{- range $tier := list "free" "premium" }}
+{{- $sub := index $api.subscriptions $tier }}
+{{- /* hasKey: values from a chart without a cap keep the API's default for it */}}
+{{- range $key, $field := dict "requestsPerMinute" "REQUESTS_PER_MINUTE" "modelsLimit" "MODELS_LIMIT" "maxGpusPerModel" "MAX_GPUS_PER_MODEL" "maxReplicas" "MAX_REPLICAS" "maxCpuPerReplica" "MAX_CPU_PER_REPLICA" "maxMemoryPerReplica" "MAX_MEMORY_PER_REPLICA" }}
+{{- if hasKey $sub $key }}
+- name: MODELPORT_API_{{ upper $tier }}__{{ $field }}
+  value: {{ index $sub $key | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+- name: MODELPORT_API_ALLOWED_HOSTS
+  value: {{ include "modelport.api.allowedHosts" . | quote }}
+{{- with (dig "trustedProxies" (list) $api) }}
+- name: MODELPORT_API_TRUSTED_PROXIES
+  value: {{ toJson . | quote }}
+{{- end }}
+- name: MODELPORT_API_LOGIN_FAILURES_PER_ACCOUNT
+  value: {{ dig "login" "failuresPerAccount" 5 $api | quote }}
+- name: MODELPORT_API_LOGIN_FAILURES_PER_ADDRESS
+  value: {{ dig "login" "failuresPerAddress" 20 $api | quote }}
+- name: MODELPORT_API_LOGIN_BACKOFF_MAX_SECONDS
+  value: {{ dig "login" "backoffMaxSeconds" 900 $api | quote }}
+- name: MODELPORT_API_SIGNUPS_PER_MINUTE
+  value: {{ dig "login" "signupsPerMinute" 10 $api | quote }}
+- name: MODELPORT_API_PASSWORD_HASH_CONCURRENCY
+  value: {{ dig "login" "passwordHashConcurrency" 4 $api | quote }}
 {{- if $api.oidc.issuer }}
 - name: MODELPORT_API_OIDC_ISSUER
   value: {{ $api.oidc.issuer | quote }}

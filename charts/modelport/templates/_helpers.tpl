@@ -222,6 +222,27 @@ spec:
 {{- end -}}
 {{- end -}}
 
+{{/* The host names the control API answers to (JSON): its Service's in-cluster names (usage
+reports from runtime pods), localhost (`kubectl port-forward`), the Ingress host, the host of
+api.publicUrl and api.allowedHosts. The kubelet's probes (by pod IP) need none: the API exempts
+/healthz, /readyz and /metrics. */}}
+{{- define "modelport.api.allowedHosts" -}}
+{{- $api := .Values.api -}}
+{{- $svc := include "modelport.componentName" (dict "ctx" . "component" "api") -}}
+{{- $ns := .Release.Namespace -}}
+{{- $hosts := list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) "localhost" "127.0.0.1" "[::1]" -}}
+{{- if $api.ingress.enabled -}}
+{{- $hosts = append $hosts $api.ingress.hostname -}}
+{{- end -}}
+{{- with $api.publicUrl -}}
+{{- $hosts = append $hosts (urlParse .).host -}}
+{{- end -}}
+{{- range (dig "allowedHosts" (list) $api) -}}
+{{- $hosts = append $hosts . -}}
+{{- end -}}
+{{- $hosts | uniq | toJson -}}
+{{- end -}}
+
 {{/* Where runtime pods report usage: the control API's Service, inside the cluster. */}}
 {{- define "modelport.api.usageUrl" -}}
 {{- printf "%s/api/v1/internal/usage" (include "modelport.api.internalUrl" .) -}}

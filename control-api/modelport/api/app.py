@@ -17,10 +17,12 @@ from modelport.api.context import AppContext
 from modelport.api.db.session import Database
 from modelport.api.deployers.base import Deployer, NoDeployer
 from modelport.api.errors import DatabaseUnavailable
+from modelport.api.hosts import HostPolicy, TrustedHostMiddleware
 from modelport.api.metrics import Metrics
 from modelport.api.routes import admin, auth, health, internal, keys, models
 from modelport.api.services.models import active_specs
 from modelport.api.settings import ApiSettings
+from modelport.api.throttle import LoginGuard
 from modelport.api.web import mount_ui
 from modelport.core.errors import ModelportError, error_body
 from modelport.core.ratelimit import RateLimiter
@@ -32,6 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,7 @@ def create_app(
         keys=ring,
         limiter=RateLimiter(limit_field="requestsPerMinute"),
         metrics=Metrics(),
+        login_guard=LoginGuard(settings),
     )
     app = FastAPI(
         title="Modelport control API",
@@ -106,6 +110,10 @@ def create_app(
     if deployer_routes is not None:
         app.include_router(deployer_routes)
     _install_error_handlers(app)
+    if settings.allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, policy=HostPolicy(settings.allowed_hosts))
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.add_middleware(_MetricsMiddleware, metrics=ctx.metrics)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app

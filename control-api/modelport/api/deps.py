@@ -66,5 +66,12 @@ def optional_user(ctx: Ctx, request: Request) -> Principal | None:
     return caller
 
 
+def client_address(request: Request) -> str:
+    """The client's address: the socket's peer, or what a trusted proxy's ``X-Forwarded-For``
+    names (``trusted_proxies``; the app's proxy-headers middleware applies it)."""
+    return request.client.host if request.client else "unknown"
+
+
+ClientAddress = Annotated[str, Depends(client_address)]
 CurrentUser = Annotated[Principal, Depends(current_user)]
 OptionalUser = Annotated[Principal | None, Depends(optional_user)]

@@ -22,6 +22,12 @@ class ModelsLimitReached(Forbidden):
     code = "models_limit_reached"
 
 
+class SettingsLimitExceeded(Forbidden):
+    """A model's settings ask for more than the owner's subscription allows."""
+
+    code = "settings_limit_exceeded"
+
+
 class DatabaseUnavailable(NotReady):
     code = "database_unavailable"
 

@@ -44,7 +44,8 @@ def serve(
     except ModelportError as exc:
         typer.echo(exc.message, err=True)
         raise typer.Exit(1) from None
-    uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
+    # The app itself honours X-Forwarded-* from ``trusted_proxies`` only (none by default).
+    uvicorn.run(app, host=host, port=port, proxy_headers=False, log_level="info")
 
 
 @cli.command()

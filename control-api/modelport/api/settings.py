@@ -8,28 +8,64 @@ Every field is an environment variable with the prefix ``MODELPORT_API_``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from modelport.core.errors import ModelportError
 from modelport.core.keys import KeyRing, parse_key_ring
 from modelport.core.scan.sandbox import ProcessLimits
 from modelport.core.spec import EndpointRule, Routing
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The JWT secret every development install shares; production refuses it.
 PLACEHOLDER_SECRET = "modelport-development-secret-change-me"  # noqa: S105
 
 
+#: A Kubernetes CPU quantity (``500m``, ``2``) and memory quantity (``512Mi``, ``4G``).
+CPU_QUANTITY = r"^[0-9]+(\.[0-9]+)?m?$"
+MEMORY_QUANTITY = r"^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$"
+
+
 class SubscriptionLimits(BaseModel):
-    """Per-subscription defaults given to new users (admins can change each user's limits)."""
+    """Per-subscription limits: the defaults given to new users (admins can change each user's
+    rate and models limits) and the caps on every model's deployment settings.
+
+    Models of administrators are not capped."""
 
     model_config = ConfigDict(extra="forbid")
 
     requests_per_minute: int = Field(ge=0)
-    """Control-API requests per minute, and each inference key's per-minute limit (0: none)."""
+    """Control-API requests per minute, and each inference key's per-minute limit (0: none).
+    A model's own ``rateLimitPerMinute`` may not exceed the owner's value (nor be 0 under one)."""
     models_limit: int = Field(ge=0)
     """How many models a user may own at once."""
+    max_gpus_per_model: int = Field(default=0, ge=0)
+    """GPUs one replica of a model may request (``gpuCount``)."""
+    max_replicas: int = Field(default=3, ge=1)
+    """Replicas a model may run or scale to (``replicas``, ``minReplicas``, ``maxReplicas``)."""
+    max_cpu_per_replica: str = Field(default="2", pattern=CPU_QUANTITY)
+    """CPU one replica may request (``cpu``, a Kubernetes quantity)."""
+    max_memory_per_replica: str = Field(default="4Gi", pattern=MEMORY_QUANTITY)
+    """Memory one replica may request (``memory``, a Kubernetes quantity)."""
+
+
+_FREE = SubscriptionLimits(requests_per_minute=60, models_limit=5)
+_PREMIUM = SubscriptionLimits(
+    requests_per_minute=600,
+    models_limit=100,
+    max_gpus_per_model=4,
+    max_replicas=20,
+    max_cpu_per_replica="16",
+    max_memory_per_replica="64Gi",
+)
 
 
 class ApiSettings(BaseSettings):
@@ -62,6 +98,34 @@ class ApiSettings(BaseSettings):
     """Lifetime of a login token."""
     signup: Literal["open", "admin"] = "open"
     """``open``: anyone may sign up; ``admin``: only admins create users."""
+    allowed_hosts: list[str] | None = None
+    """Host names (``Host`` header) this API answers to; any other gets 400 before a route runs
+    (DNS rebinding). Entries: ``api.example.com`` (any port), ``127.0.0.1:8000`` (that port),
+    ``*.example.com`` (any subdomain), ``*`` (any host). ``/healthz``, ``/readyz`` and
+    ``/metrics`` answer any host (the kubelet probes by pod IP). Unset: any host in
+    development; production refuses to start without it. As JSON in the environment:
+    ``MODELPORT_API_ALLOWED_HOSTS='["api.example.com"]'``."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses or CIDR ranges of the proxies (the ingress controller) whose
+    ``X-Forwarded-For`` names the client; from any other peer the header is ignored and the
+    client is the socket's peer. Empty: no proxy is trusted."""
+    login_failures_per_account: int = Field(default=5, ge=1)
+    """Wrong passwords an account may get before each further login attempt has to wait: 1 s,
+    then twice as long after every further failure (up to ``login_backoff_max_seconds``); 429
+    with ``Retry-After`` meanwhile. A correct password resets the count."""
+    login_failures_per_address: int = Field(default=20, ge=1)
+    """The same for one client address, over all accounts (refused sign-ups count too); a
+    correct password does not reset it, its failures are forgotten after a quiet window."""
+    login_backoff_max_seconds: int = Field(default=900, ge=1)
+    """The longest wait the login back-off imposes; failures are forgotten after this long
+    without one."""
+    signups_per_minute: int = Field(default=10, ge=0)
+    """Sign-ups one client address may make per minute (bursts of as many; 0: no limit)."""
+    password_hash_concurrency: int = Field(default=4, ge=1)
+    """Password hashes (argon2id, 64 MiB each) this process runs at once; logins and sign-ups
+    beyond it wait ``password_hash_wait_seconds``, then get 503 with ``Retry-After``."""
+    password_hash_wait_seconds: float = Field(default=5.0, ge=0)
+    """How long a login or sign-up waits for a free password-hash slot."""
     max_upload_bytes: int = Field(default=2 << 30, ge=1)
     """Largest model file accepted; enforced while the upload is read."""
     spool_dir: Path | None = None
@@ -104,10 +168,11 @@ class ApiSettings(BaseSettings):
     """Whether the operator serves model URLs over HTTPS."""
     runtime_image: str | None = None
     """Runtime image override written into each MLModel (none: the operator's default)."""
-    free: SubscriptionLimits = SubscriptionLimits(requests_per_minute=60, models_limit=5)
-    """Limits of the ``free`` subscription."""
-    premium: SubscriptionLimits = SubscriptionLimits(requests_per_minute=600, models_limit=100)
-    """Limits of the ``premium`` subscription."""
+    free: SubscriptionLimits = _FREE
+    """Limits of the ``free`` subscription; each field alone can be set
+    (``MODELPORT_API_FREE__MAX_REPLICAS=5``), the others keep their defaults."""
+    premium: SubscriptionLimits = _PREMIUM
+    """Limits of the ``premium`` subscription (``MODELPORT_API_PREMIUM__...``)."""
     oidc_issuer: str | None = None
     """OpenID Connect issuer URL; set with the client id and secret to enable OIDC login."""
     oidc_client_id: str | None = None
@@ -116,6 +181,15 @@ class ApiSettings(BaseSettings):
     """OpenID Connect client secret."""
     db_pool_size: int = Field(default=10, ge=1)
     """Connections kept open per process (PostgreSQL)."""
+
+    @field_validator("free", "premium", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: Any, info: ValidationInfo) -> Any:
+        """Fields given alone (one environment variable) keep the others' defaults."""
+        if isinstance(value, dict):
+            default = _FREE if info.field_name == "free" else _PREMIUM
+            return {**default.model_dump(), **value}
+        return value
 
     @model_validator(mode="after")
     def _refuse_embedded_defaults(self) -> ApiSettings:
@@ -135,6 +209,8 @@ class ApiSettings(BaseSettings):
             problems.append("master_keys is not set")
         if self.artifact_uri.startswith("file:///tmp"):
             problems.append("artifact_uri is the embedded default")
+        if self.allowed_hosts is None:
+            problems.append("allowed_hosts is not set (the API's host names)")
         if problems:
             raise ValueError("refusing production settings: " + "; ".join(problems))
         return self

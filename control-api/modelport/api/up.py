@@ -3,7 +3,8 @@
 Under a data folder (default ``$XDG_DATA_HOME/modelport``, i.e. ``~/.local/share/modelport``):
 ``modelport.db`` (SQLite), ``artifacts/`` (encrypted models), ``master.key`` and ``jwt.secret``
 (generated once, mode 0600), ``run/`` (key files and logs of the local runtimes). The API listens
-on 127.0.0.1 only. The first run creates an admin (``admin@localhost``) with a password (asked
+on 127.0.0.1 only and answers only requests addressed to 127.0.0.1, localhost or [::1] with its
+port (DNS rebinding). The first run creates an admin (``admin@localhost``) with a password (asked
 for on a terminal, else generated) and two API keys, an account key for the control API (CLI,
 curl uploads) and an inference key for calling models, and prints them once; later runs say how
 to get a new key, and ``--reset-admin-password`` prints a new password.
@@ -59,9 +60,16 @@ def embedded_settings(data_dir: Path, *, port: int) -> ApiSettings:
         master_keys=master,
         jwt_secret=jwt_secret,
         public_url=f"http://127.0.0.1:{port}",
+        allowed_hosts=loopback_hosts(port),
         deployer="local",
         data_dir=data_dir,
     )
+
+
+def loopback_hosts(port: int) -> list[str]:
+    """The only ``Host`` values the embedded API answers to: its loopback names with its port
+    (a web page that rebinds its own name to 127.0.0.1 still sends its own name)."""
+    return [f"{name}:{port}" for name in ("127.0.0.1", "localhost", "[::1]")]
 
 
 @dataclass(frozen=True)
@@ -152,7 +160,9 @@ def run(data_dir: Path | None = None, *, port: int = 8000, reset_password: bool 
     created = first_run(settings, choose_password)
     new_password = reset_admin_password(settings) if reset_password and not created else None
     print(banner(settings, folder, created, new_password), flush=True)
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(
+        create_app(settings), host="127.0.0.1", port=port, proxy_headers=False, log_level="warning"
+    )
 
 
 def banner(

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Cookie, Query, Response
 from fastapi.responses import RedirectResponse
-from modelport.api.deps import Ctx, CurrentUser, OptionalUser, SessionDep
+from modelport.api.deps import ClientAddress, Ctx, CurrentUser, OptionalUser, SessionDep
 from modelport.api.schemas import LoginRequest, SignupRequest, TokenResponse, UserPublic
 from modelport.api.services import oidc, users
 
@@ -14,16 +14,24 @@ router = APIRouter(prefix="/api/v1", tags=["users"])
 
 
 @router.post("/auth/signup", status_code=201)
-def signup(body: SignupRequest, session: SessionDep, ctx: Ctx, caller: OptionalUser) -> UserPublic:
+def signup(
+    body: SignupRequest, session: SessionDep, ctx: Ctx, caller: OptionalUser, address: ClientAddress
+) -> UserPublic:
+    guard = ctx.login_guard
     user = users.signup(
-        session, settings=ctx.settings, email=body.email, password=body.password, caller=caller
+        session, settings=ctx.settings, guard=guard, address=address, new=body, caller=caller
     )
     return users.public(user)
 
 
 @router.post("/auth/login")
-def login(body: LoginRequest, session: SessionDep, ctx: Ctx) -> TokenResponse:
-    token = users.login(session, settings=ctx.settings, email=body.email, password=body.password)
+def login(
+    body: LoginRequest, session: SessionDep, ctx: Ctx, address: ClientAddress
+) -> TokenResponse:
+    guard = ctx.login_guard
+    token = users.login(
+        session, settings=ctx.settings, guard=guard, address=address, credentials=body
+    )
     return TokenResponse(access_token=token, expires_in=ctx.settings.jwt_ttl_seconds)
 
 

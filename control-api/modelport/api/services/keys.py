@@ -32,6 +32,7 @@ from modelport.api.db.tables import (
 from modelport.api.errors import DeployFailed
 from modelport.api.schemas import DeploymentSettings, KeyCreate, KeyCreated, KeyPublic
 from modelport.api.services import audit, users
+from modelport.api.services.caps import effective_rate_limit
 from modelport.api.services.ids import is_id
 from modelport.api.services.users import Principal
 from modelport.api.settings import ApiSettings
@@ -179,8 +180,9 @@ def auth_keys_document(
     """The ``auth-keys.json`` of the model ``model_id`` of ``user_id``: the live keys of the owner
     that may call it (inference and legacy keys, unbound or bound to this model)."""
     user = session.get(User, user_id)
-    default_limit = user.requests_per_minute if user else 0
-    limit = settings.rate_limit_per_minute
+    limit = effective_rate_limit(
+        user.requests_per_minute if user else 0, settings.rate_limit_per_minute
+    )
     rows = session.scalars(
         select(ApiKey)
         .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
@@ -192,7 +194,7 @@ def auth_keys_document(
         {
             "id": k.id,
             "sha256": k.sha256,
-            "rateLimitPerMinute": default_limit if limit is None else limit,
+            "rateLimitPerMinute": limit,
         }
         for k in rows
     ]

@@ -31,7 +31,7 @@ from modelport.api.schemas import (
     VersionList,
     VersionPublic,
 )
-from modelport.api.services import artifacts, audit, keys
+from modelport.api.services import artifacts, audit, caps, keys
 from modelport.api.services.artifacts import Artifact, ReceivedFile
 from modelport.api.services.ids import is_id
 from modelport.api.services.users import Principal
@@ -247,7 +247,7 @@ def create(
             format=artifact.format.value,
             endpoint_url=ctx.deployer.endpoint_url(model_id),
             active_version=1,
-            settings=DeploymentSettings().model_dump(mode="json"),
+            settings=_initial_settings(session, ctx=ctx, owner_id=caller.id),
         )
         version = ModelVersion(id=_new_version_id(), model_id=model_id, number=1)
         session.add_all([model, version, artifact.row(version_id=version.id)])
@@ -265,6 +265,21 @@ def create(
         status="success",
         message=f"model {new.name!r} ({artifact.format.value}, {file.size} bytes) is deploying",
     )
+
+
+def _owner_caps(session: Session, *, ctx: AppContext, owner_id: str) -> caps.Caps:
+    owner = session.get(User, owner_id)
+    if owner is None:  # pragma: no cover - a caller's own row; deleting it deletes their models
+        raise NotFound(f"no user {owner_id}")
+    return caps.Caps.of(owner, settings=ctx.settings)
+
+
+def _initial_settings(session: Session, *, ctx: AppContext, owner_id: str) -> dict[str, object]:
+    """A new model's settings: the defaults within the owner's caps (checked like any write)."""
+    owner_caps = _owner_caps(session, ctx=ctx, owner_id=owner_id)
+    settings = owner_caps.initial_settings()
+    caps.check_settings(settings, caps=owner_caps)
+    return settings.model_dump(mode="json")
 
 
 def add_version(
@@ -359,6 +374,9 @@ def update_model(
     session: Session, *, ctx: AppContext, caller: Principal, model_id: str, change: ModelUpdate
 ) -> ModelMetadata:
     model = owned(session, caller=caller, model_id=model_id)
+    if change.settings is not None:
+        owner_caps = _owner_caps(session, ctx=ctx, owner_id=model.owner_id)
+        caps.check_settings(change.settings, caps=owner_caps)
     if change.description is not None:
         model.description = change.description
     if change.status is not None:

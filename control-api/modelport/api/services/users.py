@@ -8,10 +8,18 @@ from datetime import UTC, datetime, timedelta
 
 from modelport.api import auth
 from modelport.api.db.tables import ApiKey, KeyScope, Role, Subscription, User
-from modelport.api.schemas import RateLimits, UserAdminUpdate, UserList, UserPublic
+from modelport.api.schemas import (
+    LoginRequest,
+    RateLimits,
+    SignupRequest,
+    UserAdminUpdate,
+    UserList,
+    UserPublic,
+)
 from modelport.api.services import audit
 from modelport.api.services.ids import is_id
 from modelport.api.settings import ApiSettings
+from modelport.api.throttle import LoginGuard
 from modelport.core.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -91,25 +99,56 @@ def create_user(
 
 
 def signup(
-    session: Session, *, settings: ApiSettings, email: str, password: str, caller: Principal | None
+    session: Session,
+    *,
+    settings: ApiSettings,
+    guard: LoginGuard,
+    address: str,
+    new: SignupRequest,
+    caller: Principal | None,
 ) -> User:
+    """A new account; the address's sign-up rate and back-off apply, and the password is hashed
+    in one of the process's hash slots."""
     if settings.signup == "admin" and (caller is None or not caller.is_admin):
         raise Forbidden("sign-up is closed; an administrator creates accounts")
-    return create_user(
-        session,
-        settings=settings,
-        email=email,
-        password=password,
-        actor_id=caller.id if caller else None,
-    )
+    guard.before_signup(address=address)
+    try:
+        with guard.slots.held():
+            return create_user(
+                session,
+                settings=settings,
+                email=new.email,
+                password=new.password,
+                actor_id=caller.id if caller else None,
+            )
+    except Conflict:
+        guard.signup_refused(address=address)
+        raise
 
 
-def login(session: Session, *, settings: ApiSettings, email: str, password: str) -> str:
-    """A short-lived token for a correct email and password; 401 otherwise (same for both)."""
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
-    if not auth.verify_password(password, user.password_hash if user else None) or user is None:
+def login(
+    session: Session,
+    *,
+    settings: ApiSettings,
+    guard: LoginGuard,
+    address: str,
+    credentials: LoginRequest,
+) -> str:
+    """A short-lived token for a correct email and password; 401 otherwise (same for both).
+
+    Failures back off per client address and per account (429 with ``Retry-After``); a
+    success resets the account's count."""
+    account = credentials.email.strip().lower()
+    guard.before_login(address=address, account=account)
+    with guard.slots.held():
+        user = session.scalar(select(User).where(User.email == account))
+        stored = user.password_hash if user else None
+        correct = auth.verify_password(credentials.password, stored)
+    if not correct or user is None:
+        guard.login_failed(address=address, account=account)
         audit.record_now(session, actor_id=None, action="auth.login", outcome="denied")
         raise Unauthenticated("wrong email or password")
+    guard.login_succeeded(account=account)
     audit.record_now(session, actor_id=user.id, action="auth.login")
     return auth.issue_token(
         user.id,
