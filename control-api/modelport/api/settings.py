@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from modelport.api.auth import SigningKeys
 from modelport.core.errors import ModelportError
 from modelport.core.keys import KeyRing, parse_key_ring
 from modelport.core.scan.sandbox import ProcessLimits
 from modelport.core.spec import EndpointRule, Routing
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The JWT secret every development install shares; production refuses it.
@@ -57,7 +58,8 @@ class ApiSettings(BaseSettings):
     master_key_current: str | None = None
     """Id of the master key that wraps new data keys (default: the last one listed)."""
     jwt_secret: SecretStr = SecretStr(PLACEHOLDER_SECRET)
-    """HMAC secret signing the short-lived login tokens (at least 32 characters in production)."""
+    """Secret the keys that sign login tokens, the OpenID Connect state and the runtimes' usage
+    tokens are derived from, one per purpose (at least 32 characters in production)."""
     jwt_ttl_seconds: int = Field(default=900, ge=60, le=86400)
     """Lifetime of a login token."""
     signup: Literal["open", "admin"] = "open"
@@ -117,6 +119,8 @@ class ApiSettings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     """Connections kept open per process (PostgreSQL)."""
 
+    _signing: SigningKeys | None = PrivateAttr(default=None)
+
     @model_validator(mode="after")
     def _refuse_embedded_defaults(self) -> ApiSettings:
         try:
@@ -138,6 +142,13 @@ class ApiSettings(BaseSettings):
         if problems:
             raise ValueError("refusing production settings: " + "; ".join(problems))
         return self
+
+    def signing_keys(self) -> SigningKeys:
+        """The per-purpose keys derived from ``jwt_secret`` (derived once per settings object,
+        i.e. once per process: login tokens of earlier releases verify only when issued before)."""
+        if self._signing is None:
+            self._signing = SigningKeys.derive(self.jwt_secret.get_secret_value())
+        return self._signing
 
     def key_ring(self) -> KeyRing | None:
         """The master-key ring, or None when none is configured."""

@@ -69,7 +69,7 @@ def login_redirect(*, settings: ApiSettings) -> str:
     state: bytes = jwt.encode(
         {"alg": "HS256"},
         {"iss": "modelport", "sub": _STATE_SUBJECT, "nonce": nonce, "exp": now + _STATE_TTL},
-        settings.jwt_secret.get_secret_value(),
+        settings.signing_keys().oidc_state,
     )
     query = {
         "response_type": "code",
@@ -84,7 +84,7 @@ def login_redirect(*, settings: ApiSettings) -> str:
 
 def _state_nonce(state: str, settings: ApiSettings) -> str:
     try:
-        claims = jwt.decode(state, settings.jwt_secret.get_secret_value())
+        claims = jwt.decode(state, settings.signing_keys().oidc_state)
         claims.validate()
     except (JoseError, ValueError) as exc:
         raise Unauthenticated("invalid or expired login state; start the login again") from exc
@@ -140,7 +140,7 @@ def complete_login(session: Session, *, settings: ApiSettings, code: str, state:
         user = _link_or_create(session, settings=settings, claims=claims, subject=subject)
     audit.record_now(session, actor_id=user.id, action="auth.oidc_login")
     return auth.issue_token(
-        user.id, secret=settings.jwt_secret.get_secret_value(), ttl_seconds=settings.jwt_ttl_seconds
+        user.id, keys=settings.signing_keys(), ttl_seconds=settings.jwt_ttl_seconds
     )
 
 
