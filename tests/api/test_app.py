@@ -32,6 +32,7 @@ def test_production_accepts_real_settings() -> None:
         jwt_secret=SECRET * 2,
         master_keys=new_master_key_entry("k1"),
         artifact_uri="s3://bucket/prefix",
+        deployer="kubernetes",
     )
     assert settings.key_ring() is not None
 

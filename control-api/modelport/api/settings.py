@@ -45,7 +45,7 @@ class ApiSettings(BaseSettings):
 
     environment: Literal["development", "production"] = "development"
     """``production`` refuses the embedded defaults: SQLite, the placeholder JWT secret, no
-    master key."""
+    master key, the local deployer."""
     database_url: str = "sqlite:///./modelport.db"
     """SQLAlchemy URL: ``postgresql+psycopg2://...`` in production, SQLite for ``modelport up``."""
     artifact_uri: str = "file:///tmp/modelport-artifacts"
@@ -91,6 +91,12 @@ class ApiSettings(BaseSettings):
     """Working folder of the local deployer (per-model key files, logs)."""
     runtime_command: list[str] = Field(default_factory=list)
     """Command that starts ``modelport-runtime`` for the local deployer (default: this Python)."""
+    local_runtime_uid: int = Field(default=65534, ge=1)
+    """When the API runs as root: the user id the local runtimes run as (default ``nobody``), so
+    that they cannot read the API's secrets. It must be able to read the runtime's interpreter and
+    the artifacts; if it cannot, runtimes run as the API's user (logged as a warning)."""
+    local_runtime_gid: int = Field(default=65534, ge=1)
+    """When the API runs as root: the group id the local runtimes run as."""
     kubernetes_namespace: str = "modelport-models"
     """Namespace of the MLModel resources and Secrets."""
     kubernetes_ingress_host: str | None = None
@@ -139,6 +145,11 @@ class ApiSettings(BaseSettings):
             problems.append("master_keys is not set")
         if self.artifact_uri.startswith("file:///tmp"):
             problems.append("artifact_uri is the embedded default")
+        if self.deployer == "local":
+            problems.append(
+                "deployer is local: model runtimes would run beside the API, on its machine and "
+                "with its privileges; production runs models on Kubernetes (deployer=kubernetes)"
+            )
         if problems:
             raise ValueError("refusing production settings: " + "; ".join(problems))
         return self
