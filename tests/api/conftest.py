@@ -165,6 +165,9 @@ def make_api(db_url: str, s3_server: Any, tmp_path: Path) -> Iterator[MakeApi]:
                 s3_endpoint_url=s3_server.endpoint_url,
                 env=s3_server.env(),
                 check_seconds=0.5,
+                command=settings.runtime_command or None,
+                runtime_uid=settings.local_runtime_uid,
+                runtime_gid=settings.local_runtime_gid,
             )
         app = create_app(settings, deployer=deployer, store=store)
         server = LiveServer(app, port)

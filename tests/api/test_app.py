@@ -33,6 +33,7 @@ def test_production_accepts_real_settings() -> None:
         master_keys=new_master_key_entry("k1"),
         artifact_uri="s3://bucket/prefix",
         allowed_hosts=["api.example.com"],
+        deployer="kubernetes",
     )
     assert settings.key_ring() is not None
 

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from modelport.api.db.session import Database
-from modelport.api.db.tables import StoredArtifact
+from modelport.api.db.tables import ModelVersion, StoredArtifact
 from modelport.api.services.rotation import rotate_master_key
-from modelport.core.crypto import WrappedKey
+from modelport.core.crypto import KeyBinding, WrappedKey
 from modelport.core.keys import new_master_key_entry, parse_key_ring
 from sqlalchemy import select
 
@@ -34,6 +34,17 @@ def _artifacts(db: Database, ids: set[str]) -> list[StoredArtifact]:
     return [a for a in rows if a.id in ids]
 
 
+def _bindings(db: Database, ids: set[str]) -> dict[str, KeyBinding]:
+    """What each artifact's data key is bound to (its id, its model's id, its sha256)."""
+    with db.session() as session:
+        rows = session.execute(
+            select(StoredArtifact.id, ModelVersion.model_id, StoredArtifact.sha256).join(
+                ModelVersion, StoredArtifact.version_id == ModelVersion.id
+            )
+        ).all()
+    return {a: KeyBinding(artifact_id=a, model_id=m, sha256=h) for a, m, h in rows if a in ids}
+
+
 def test_rotation_rewraps_keys_and_leaves_objects(make_api: MakeApi) -> None:
     old = new_master_key_entry("k1")
     api = make_api(master_keys=old)
@@ -46,7 +57,11 @@ def test_rotation_rewraps_keys_and_leaves_objects(make_api: MakeApi) -> None:
         mine = {a.id for a in session.scalars(select(StoredArtifact)).all()}
     before = _artifacts(db, mine)
     old_ring = parse_key_ring(old)
-    data_keys = {a.id: old_ring.unwrap(WrappedKey.decode(a.wrapped_data_key or "")) for a in before}
+    bound = _bindings(db, mine)
+    data_keys = {
+        a.id: old_ring.unwrap(WrappedKey.decode(a.wrapped_data_key or ""), bound[a.id])
+        for a in before
+    }
     etags = {
         k: api.s3.client().head_object(Bucket=api.bucket, Key=k)["ETag"] for k in api.objects()
     }
@@ -64,7 +79,7 @@ def test_rotation_rewraps_keys_and_leaves_objects(make_api: MakeApi) -> None:
         assert artifact.master_key_id == "k2"
         wrapped = WrappedKey.decode(artifact.wrapped_data_key or "")
         # The new key alone opens it, and it is the same data key as before.
-        assert only_new.unwrap(wrapped) == data_keys[artifact.id]
+        assert only_new.unwrap(wrapped, bound[artifact.id]) == data_keys[artifact.id]
     # The encrypted artifacts were not touched.
     assert {
         k: api.s3.client().head_object(Bucket=api.bucket, Key=k)["ETag"] for k in api.objects()

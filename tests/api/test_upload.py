@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from modelport.api.deployers.base import DeploymentSpec, NoDeployer
-from modelport.core.crypto import WrappedKey, decrypt_stream
+from modelport.core.crypto import KeyBinding, WrappedKey, decrypt_stream
 
 from testing.bombs import opcode_storm, zlib_joblib_bomb
 from testing.malicious import CASES
@@ -49,8 +49,9 @@ def test_upload_stores_encrypted_artifact_and_metadata(api: LiveApi) -> None:
         artifact = session.query(StoredArtifact).filter(StoredArtifact.id == meta["filePath"]).one()
         assert artifact.storage_uri.startswith(f"s3://{api.bucket}/artifacts/models/{model_id}/")
         wrapped = artifact.wrapped_data_key
+        bound_to = KeyBinding(artifact_id=artifact.id, model_id=model_id, sha256=artifact.sha256)
     assert wrapped is not None
-    data_key = api.ctx.keys.unwrap(WrappedKey.decode(wrapped))
+    data_key = api.ctx.keys.unwrap(WrappedKey.decode(wrapped), bound_to)
     assert b"".join(decrypt_stream([stored], data_key)) == content
     assert spool_entries(api) == []
     metrics = api.client.get("/metrics").text

@@ -62,9 +62,11 @@ def test_invalid_signup_is_400_in_the_error_shape(api: LiveApi, field: str) -> N
 
 def test_forged_expired_and_unsigned_tokens_are_refused(api: LiveApi) -> None:
     user = api.user()
-    secret = api.ctx.settings.jwt_secret.get_secret_value()
-    forged = auth.issue_token(user.id, secret="another-secret", ttl_seconds=600)
-    expired = auth.issue_token(user.id, secret=secret, ttl_seconds=-60)
+    keys = api.ctx.settings.signing_keys()
+    forged = auth.issue_token(
+        user.id, keys=auth.SigningKeys.derive("another-secret"), ttl_seconds=600
+    )
+    expired = auth.issue_token(user.id, keys=keys, ttl_seconds=-60)
     unsigned = "eyJhbGciOiJub25lIn0." + user.token.split(".")[1] + "."
     for token in (forged, expired, unsigned, "garbage"):
         r = api.client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
@@ -158,9 +160,7 @@ def test_closed_signup_lets_only_admins_create_users(make_api: MakeApi) -> None:
     r = api.client.post("/api/v1/auth/signup", json=body)
     assert r.status_code == 403
     admin_id = _insert_admin(api)
-    token = auth.issue_token(
-        admin_id, secret=api.ctx.settings.jwt_secret.get_secret_value(), ttl_seconds=60
-    )
+    token = auth.issue_token(admin_id, keys=api.ctx.settings.signing_keys(), ttl_seconds=60)
     r = api.client.post(
         "/api/v1/auth/signup", json=body, headers={"Authorization": f"Bearer {token}"}
     )

@@ -333,48 +333,51 @@ def master(key_id: str) -> MasterKey:
     return crypto.generate_master_key(key_id)
 
 
+BIND = crypto.KeyBinding(artifact_id="a0123456789abcdef", model_id="m01234567", sha256="ab" * 32)
+
+
 def test_wrap_round_trip_and_text_form() -> None:
     k1 = master("k1")
-    wrapped = crypto.wrap_data_key(KEY, k1)
+    wrapped = crypto.wrap_data_key(KEY, k1, BIND)
     assert wrapped.key_id == "k1" and KEY not in wrapped.blob
-    assert crypto.unwrap_data_key(WrappedKey.decode(wrapped.encode()), [k1]) == KEY
-    assert crypto.wrap_data_key(KEY, k1) != wrapped
+    assert crypto.unwrap_data_key(WrappedKey.decode(wrapped.encode()), [k1], BIND) == KEY
+    assert crypto.wrap_data_key(KEY, k1, BIND) != wrapped
 
 
 def test_unwrap_with_unknown_key_id() -> None:
-    wrapped = crypto.wrap_data_key(KEY, master("k1"))
+    wrapped = crypto.wrap_data_key(KEY, master("k1"), BIND)
     with pytest.raises(UnknownKeyIdError, match=r"'k1'.*configured ids: k2, k3"):
-        crypto.unwrap_data_key(wrapped, [master("k2"), master("k3")])
+        crypto.unwrap_data_key(wrapped, [master("k2"), master("k3")], BIND)
 
 
 def test_unwrap_with_a_different_key_under_the_same_id() -> None:
-    wrapped = crypto.wrap_data_key(KEY, master("k1"))
+    wrapped = crypto.wrap_data_key(KEY, master("k1"), BIND)
     with pytest.raises(WrongKeyError):
-        crypto.unwrap_data_key(wrapped, [master("k1")])
+        crypto.unwrap_data_key(wrapped, [master("k1")], BIND)
 
 
 def test_wrapped_key_relabelled_to_another_id_is_refused() -> None:
     k1 = master("k1")
-    wrapped = crypto.wrap_data_key(KEY, k1)
+    wrapped = crypto.wrap_data_key(KEY, k1, BIND)
     relabelled = WrappedKey("k2", wrapped.blob)
     # "k2" has the same bytes as "k1" here: only the id bound into the wrap catches the relabel.
     with pytest.raises(WrongKeyError):
-        crypto.unwrap_data_key(relabelled, [k1, MasterKey("k2", k1.key)])
+        crypto.unwrap_data_key(relabelled, [k1, MasterKey("k2", k1.key)], BIND)
 
 
 def test_altered_wrapped_blob() -> None:
     k1 = master("k1")
-    blob = bytearray(crypto.wrap_data_key(KEY, k1).blob)
+    blob = bytearray(crypto.wrap_data_key(KEY, k1, BIND).blob)
     blob[20] ^= 1
     with pytest.raises(WrongKeyError):
-        crypto.unwrap_data_key(WrappedKey("k1", bytes(blob)), [k1])
+        crypto.unwrap_data_key(WrappedKey("k1", bytes(blob)), [k1], BIND)
     with pytest.raises(KeyFormatError):
-        crypto.unwrap_data_key(WrappedKey("k1", bytes(blob[:-1])), [k1])
+        crypto.unwrap_data_key(WrappedKey("k1", bytes(blob[:-1])), [k1], BIND)
 
 
 def test_keys_never_show_in_repr() -> None:
     k1 = master("k1")
-    wrapped = crypto.wrap_data_key(KEY, k1)
+    wrapped = crypto.wrap_data_key(KEY, k1, BIND)
     ring = KeyRing.of([k1])
     for text in (repr(k1), repr(wrapped), repr(ring), str(ring)):
         assert repr(k1.key) not in text and base64.b64encode(k1.key).decode() not in text
@@ -384,7 +387,7 @@ def test_rotation_rewraps_without_touching_the_artifact(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
     old_ring = parse_key_ring(new_master_key_entry("k1"))
     data_key = crypto.generate_data_key()
-    wrapped = old_ring.wrap(data_key)
+    wrapped = old_ring.wrap(data_key, BIND)
     stored = crypto.encrypt_to_store(
         store, "m/model.enc", [b"weights" * 1000], data_key, key_id=old_ring.current_id
     )
@@ -392,17 +395,18 @@ def test_rotation_rewraps_without_touching_the_artifact(tmp_path: Path) -> None:
 
     new_ring = KeyRing.of([*old_ring, crypto.generate_master_key("k2")])
     assert new_ring.current_id == "k2" and new_ring.needs_rewrap(wrapped)
-    rotated = new_ring.rewrap(wrapped)
+    rotated = new_ring.rewrap(wrapped, BIND)
     assert rotated.key_id == "k2" and not new_ring.needs_rewrap(rotated)
-    assert new_ring.rewrap(rotated) is rotated
+    assert new_ring.rewrap(rotated, BIND) is rotated
 
     # Same as the free function, with the old keys for unwrapping only.
-    assert crypto.unwrap_data_key(crypto.rewrap(wrapped, old_ring, new_ring.current), new_ring)
+    rewrapped = crypto.rewrap(wrapped, old_ring, new_ring.current, BIND)
+    assert crypto.unwrap_data_key(rewrapped, new_ring, BIND)
 
     retired = KeyRing.of([new_ring.get("k2")])
     with pytest.raises(UnknownKeyIdError):
-        retired.unwrap(wrapped)
-    key = retired.unwrap(rotated)
+        retired.unwrap(wrapped, BIND)
+    key = retired.unwrap(rotated, BIND)
     assert (tmp_path / "m/model.enc").read_bytes() == before
     plaintext = b"".join(crypto.decrypt_from_store(store, "m/model.enc", key))
     assert plaintext == b"weights" * 1000

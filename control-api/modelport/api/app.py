@@ -21,6 +21,7 @@ from modelport.api.hosts import HostPolicy, TrustedHostMiddleware
 from modelport.api.metrics import Metrics
 from modelport.api.routes import admin, auth, health, internal, keys, models
 from modelport.api.services.models import active_specs
+from modelport.api.services.rotation import bind_unbound_keys
 from modelport.api.settings import ApiSettings
 from modelport.api.throttle import LoginGuard
 from modelport.api.web import mount_ui
@@ -140,8 +141,10 @@ def _lifespan(ctx: AppContext) -> Callable[[FastAPI], Any]:
 
 
 def _start_deployer(ctx: AppContext) -> None:
-    """Start the deployer with the deployments that should be running (read in one session)."""
+    """Bind data keys still in the unbound form of earlier releases, then start the deployer with
+    the deployments that should be running (read in one session)."""
     with ctx.db.sessions() as session:
+        bind_unbound_keys(session, keys=ctx.keys)
         ctx.deployer.start(active_specs(session, ctx=ctx))
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 
 from modelport.api.db.session import Database
@@ -29,5 +27,4 @@ class AppContext:
 
     def usage_token(self, model_id: str) -> str:
         """The bearer token a model's runtime reports usage with (derived, never stored)."""
-        secret = self.settings.jwt_secret.get_secret_value().encode()
-        return hmac.new(secret, f"usage:{model_id}".encode(), hashlib.sha256).hexdigest()
+        return self.settings.signing_keys().usage_token(model_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+from modelport.api.auth import SigningKeys
 from modelport.core.errors import ModelportError
 from modelport.core.keys import KeyRing, parse_key_ring
 from modelport.core.scan.sandbox import ProcessLimits
@@ -18,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationInfo,
     field_validator,
@@ -80,7 +82,7 @@ class ApiSettings(BaseSettings):
 
     environment: Literal["development", "production"] = "development"
     """``production`` refuses the embedded defaults: SQLite, the placeholder JWT secret, no
-    master key."""
+    master key, the local deployer."""
     database_url: str = "sqlite:///./modelport.db"
     """SQLAlchemy URL: ``postgresql+psycopg2://...`` in production, SQLite for ``modelport up``."""
     artifact_uri: str = "file:///tmp/modelport-artifacts"
@@ -93,7 +95,8 @@ class ApiSettings(BaseSettings):
     master_key_current: str | None = None
     """Id of the master key that wraps new data keys (default: the last one listed)."""
     jwt_secret: SecretStr = SecretStr(PLACEHOLDER_SECRET)
-    """HMAC secret signing the short-lived login tokens (at least 32 characters in production)."""
+    """Secret the keys that sign login tokens, the OpenID Connect state and the runtimes' usage
+    tokens are derived from, one per purpose (at least 32 characters in production)."""
     jwt_ttl_seconds: int = Field(default=900, ge=60, le=86400)
     """Lifetime of a login token."""
     signup: Literal["open", "admin"] = "open"
@@ -153,6 +156,12 @@ class ApiSettings(BaseSettings):
     """Working folder of the local deployer (per-model key files, logs)."""
     runtime_command: list[str] = Field(default_factory=list)
     """Command that starts ``modelport-runtime`` for the local deployer (default: this Python)."""
+    local_runtime_uid: int = Field(default=65534, ge=1)
+    """When the API runs as root: the user id the local runtimes run as (default ``nobody``), so
+    that they cannot read the API's secrets. It must be able to read the runtime's interpreter and
+    the artifacts; if it cannot, runtimes run as the API's user (logged as a warning)."""
+    local_runtime_gid: int = Field(default=65534, ge=1)
+    """When the API runs as root: the group id the local runtimes run as."""
     kubernetes_namespace: str = "modelport-models"
     """Namespace of the MLModel resources and Secrets."""
     kubernetes_ingress_host: str | None = None
@@ -191,6 +200,8 @@ class ApiSettings(BaseSettings):
             return {**default.model_dump(), **value}
         return value
 
+    _signing: SigningKeys | None = PrivateAttr(default=None)
+
     @model_validator(mode="after")
     def _refuse_embedded_defaults(self) -> ApiSettings:
         try:
@@ -211,9 +222,21 @@ class ApiSettings(BaseSettings):
             problems.append("artifact_uri is the embedded default")
         if self.allowed_hosts is None:
             problems.append("allowed_hosts is not set (the API's host names)")
+        if self.deployer == "local":
+            problems.append(
+                "deployer is local: model runtimes would run beside the API, on its machine and "
+                "with its privileges; production runs models on Kubernetes (deployer=kubernetes)"
+            )
         if problems:
             raise ValueError("refusing production settings: " + "; ".join(problems))
         return self
+
+    def signing_keys(self) -> SigningKeys:
+        """The per-purpose keys derived from ``jwt_secret`` (derived once per settings object,
+        i.e. once per process: login tokens of earlier releases verify only when issued before)."""
+        if self._signing is None:
+            self._signing = SigningKeys.derive(self.jwt_secret.get_secret_value())
+        return self._signing
 
     def key_ring(self) -> KeyRing | None:
         """The master-key ring, or None when none is configured."""

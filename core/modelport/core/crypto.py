@@ -2,7 +2,9 @@
 
 Each artifact gets its own random 256-bit data key. The data key is stored only wrapped by a
 master key (:func:`wrap_data_key`); rotating master keys re-wraps data keys (:func:`rewrap`) and
-never touches the artifact.
+never touches the artifact. The wrapping binds the data key to the artifact it opens
+(:class:`KeyBinding`: artifact id, model id, plaintext sha256), so that a wrapped key copied into
+another model's database row does not open there.
 
 The artifact is encrypted as a stream of authenticated segments, in the spirit of the STREAM
 construction (Hoang, Reyhanitabar, Rogaway, Vizár 2015), Tink's streaming AEAD and age. Nothing
@@ -75,7 +77,8 @@ KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 _FIXED = struct.Struct(">8sBI16sB")  # magic, version, segment size, file id, key id length
 _FRAMING = struct.Struct(">8sIBI")  # file tag, index, last, plaintext length
-_WRAP_VERSION = 1
+_WRAP_UNBOUND = 1  # written before the binding: associated data = master-key id only
+_WRAP_BOUND = 2  # associated data = master-key id and the KeyBinding
 _WRAP_NONCE_BYTES = 12
 _LABEL = b"modelport/v1/"
 
@@ -138,6 +141,18 @@ class WrongKeyError(CryptoError):
     code = "wrong_key"
 
 
+class KeyBindingError(WrongKeyError):
+    """A wrapped data key does not belong to the artifact and model asking for it."""
+
+    code = "artifact_key_mismatch"
+
+
+class UnboundKeyError(CryptoError):
+    """A wrapped data key in the form written before keys were bound to their artifact."""
+
+    code = "artifact_key_unbound"
+
+
 class UnknownKeyIdError(CryptoError):
     """A wrapped key names a master-key id that none of the available master keys has."""
 
@@ -179,11 +194,36 @@ class MasterKey:
 
 
 @dataclass(frozen=True)
+class KeyBinding:
+    """What a wrapped data key belongs to: authenticated with it, never stored inside it.
+
+    The wrapping only opens for the same artifact id, model id and plaintext sha256, so a wrapped
+    key (or a storage key with its wrapped key) moved into another row fails to unwrap there.
+    """
+
+    artifact_id: str
+    model_id: str
+    sha256: str
+
+    def encode(self) -> bytes:
+        """Length-prefixed fields: no two bindings share an encoding."""
+        parts = (self.artifact_id, self.model_id, self.sha256.lower())
+        return b"".join(struct.pack(">H", len(p)) + p.encode("utf-8") for p in parts)
+
+
+@dataclass(frozen=True)
 class WrappedKey:
-    """A data key sealed under master key ``key_id`` (AES-256-GCM, the id bound as AAD)."""
+    """A data key sealed under master key ``key_id`` (AES-256-GCM; the id and the
+    :class:`KeyBinding` are its associated data). The blob's first byte is its format: 2 bound,
+    1 the unbound form written before the binding (read only to bind it)."""
 
     key_id: str
     blob: bytes = field(repr=False)
+
+    @property
+    def bound(self) -> bool:
+        """Whether this wrapping authenticates a :class:`KeyBinding`."""
+        return self.blob[:1] == bytes([_WRAP_BOUND])
 
     def encode(self) -> str:
         """Text form for a database column: ``<key id>:<base64 blob>``."""
@@ -216,23 +256,34 @@ def generate_master_key(key_id: str) -> MasterKey:
     return MasterKey(check_key_id(key_id), os.urandom(MASTER_KEY_BYTES))
 
 
-def _wrap_aad(key_id: str) -> bytes:
-    return _LABEL + b"wrap\x00" + key_id.encode("ascii")
+def _wrap_aad(key_id: str, binding: KeyBinding | None) -> bytes:
+    aad = _LABEL + b"wrap\x00" + key_id.encode("ascii")
+    return aad if binding is None else aad + b"\x00bound\x00" + binding.encode()
 
 
-def wrap_data_key(data_key: bytes, master: MasterKey) -> WrappedKey:
-    """Seal ``data_key`` under ``master``; the master-key id is authenticated with it."""
+def wrap_data_key(data_key: bytes, master: MasterKey, binding: KeyBinding) -> WrappedKey:
+    """Seal ``data_key`` under ``master``, bound to ``binding`` and the master-key id."""
     nonce = os.urandom(_WRAP_NONCE_BYTES)
-    sealed = AESGCM(master.key).encrypt(nonce, _check_data_key(data_key), _wrap_aad(master.key_id))
-    return WrappedKey(master.key_id, bytes([_WRAP_VERSION]) + nonce + sealed)
+    aad = _wrap_aad(master.key_id, binding)
+    sealed = AESGCM(master.key).encrypt(nonce, _check_data_key(data_key), aad)
+    return WrappedKey(master.key_id, bytes([_WRAP_BOUND]) + nonce + sealed)
 
 
-def unwrap_data_key(wrapped: WrappedKey, masters: Iterable[MasterKey]) -> bytes:
-    """Open a wrapped data key with the master key its id names.
+def unwrap_data_key(
+    wrapped: WrappedKey,
+    masters: Iterable[MasterKey],
+    binding: KeyBinding,
+    *,
+    allow_unbound: bool = False,
+) -> bytes:
+    """Open a wrapped data key with the master key its id names, for the artifact ``binding``
+    names.
 
-    Raises :class:`UnknownKeyIdError` when no master key has that id and :class:`WrongKeyError`
-    when the master key with that id does not open it (a different key under the same id, or an
-    altered blob).
+    Raises :class:`UnknownKeyIdError` when no master key has that id, :class:`KeyBindingError`
+    when the master key does not open it for this binding (the wrapped key belongs to another
+    artifact or model, a different key has that id, or the blob was altered), and
+    :class:`UnboundKeyError` for the unbound form unless ``allow_unbound`` (binding old keys,
+    rotation).
     """
     by_id = {m.key_id: m for m in masters}
     master = by_id.get(wrapped.key_id)
@@ -243,23 +294,40 @@ def unwrap_data_key(wrapped: WrappedKey, masters: Iterable[MasterKey]) -> bytes:
             f"(configured ids: {known})"
         )
     blob = wrapped.blob
-    if len(blob) != 1 + _WRAP_NONCE_BYTES + DATA_KEY_BYTES + TAG_BYTES or blob[0] != _WRAP_VERSION:
+    if len(blob) != 1 + _WRAP_NONCE_BYTES + DATA_KEY_BYTES + TAG_BYTES or blob[0] not in (
+        _WRAP_BOUND,
+        _WRAP_UNBOUND,
+    ):
         raise KeyFormatError(f"wrapped key under {wrapped.key_id!r} has an unknown format")
+    if not wrapped.bound and not allow_unbound:
+        raise UnboundKeyError(
+            f"the data key of artifact {binding.artifact_id} is in the unbound form written "
+            "before keys were bound to their artifact; the API binds such keys when it starts "
+            "(or run `modelport-api rotate-keys`)"
+        )
     nonce, sealed = blob[1 : 1 + _WRAP_NONCE_BYTES], blob[1 + _WRAP_NONCE_BYTES :]
+    aad = _wrap_aad(wrapped.key_id, binding if wrapped.bound else None)
     try:
-        return AESGCM(master.key).decrypt(nonce, sealed, _wrap_aad(wrapped.key_id))
+        return AESGCM(master.key).decrypt(nonce, sealed, aad)
     except InvalidTag:
-        raise WrongKeyError(
-            f"master key {wrapped.key_id!r} does not open this wrapped data key "
-            "(a different key under that id, or the wrapped key was altered)"
+        raise KeyBindingError(
+            f"master key {wrapped.key_id!r} does not open the data key of artifact "
+            f"{binding.artifact_id} of model {binding.model_id}: the wrapped key belongs to "
+            "another artifact or model (a swapped database row), a different key has that id, "
+            "or the wrapped key was altered"
         ) from None
 
 
 def rewrap(
-    wrapped: WrappedKey, old_masters: Iterable[MasterKey], new_master: MasterKey
+    wrapped: WrappedKey,
+    old_masters: Iterable[MasterKey],
+    new_master: MasterKey,
+    binding: KeyBinding,
 ) -> WrappedKey:
-    """Re-seal a data key under ``new_master`` (master-key rotation; the artifact is untouched)."""
-    return wrap_data_key(unwrap_data_key(wrapped, old_masters), new_master)
+    """Re-seal a data key under ``new_master``, bound to ``binding`` (master-key rotation, and
+    binding keys of the unbound form; the artifact is untouched)."""
+    data_key = unwrap_data_key(wrapped, old_masters, binding, allow_unbound=True)
+    return wrap_data_key(data_key, new_master, binding)
 
 
 def encode_data_key(data_key: bytes) -> str:

@@ -5,7 +5,8 @@ environment (``MODELPORT_API_MASTER_KEYS``, say) and passes the string to :func:
 
 Rotation: add the new key to the setting and make it current (new uploads are wrapped with it),
 re-wrap stored data keys with :meth:`KeyRing.rewrap` (artifacts stay as they are), then drop the
-old key from the setting once :meth:`KeyRing.needs_rewrap` is false for every stored key.
+old key from the setting once :meth:`KeyRing.needs_rewrap` is false for every stored key. Each
+wrapping is bound to its artifact (:class:`~modelport.core.crypto.KeyBinding`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from types import MappingProxyType
 
 from modelport.core.crypto import (
     MASTER_KEY_BYTES,
+    KeyBinding,
     KeyFormatError,
     MasterKey,
     UnknownKeyIdError,
@@ -72,21 +74,23 @@ class KeyRing:
         except KeyError:
             raise UnknownKeyIdError(f"master key {key_id!r} is not configured") from None
 
-    def wrap(self, data_key: bytes) -> WrappedKey:
-        """Wrap a data key with the current master key."""
-        return wrap_data_key(data_key, self.current)
+    def wrap(self, data_key: bytes, binding: KeyBinding) -> WrappedKey:
+        """Wrap a data key with the current master key, bound to its artifact."""
+        return wrap_data_key(data_key, self.current, binding)
 
-    def unwrap(self, wrapped: WrappedKey) -> bytes:
-        return unwrap_data_key(wrapped, self)
+    def unwrap(self, wrapped: WrappedKey, binding: KeyBinding) -> bytes:
+        """The data key of the artifact ``binding`` names (the bound form only)."""
+        return unwrap_data_key(wrapped, self, binding)
 
     def needs_rewrap(self, wrapped: WrappedKey) -> bool:
-        return wrapped.key_id != self.current_id
+        """Whether ``wrapped`` is under an older master key or in the unbound form."""
+        return wrapped.key_id != self.current_id or not wrapped.bound
 
-    def rewrap(self, wrapped: WrappedKey) -> WrappedKey:
-        """Re-wrap under the current master key (unchanged if it already is)."""
+    def rewrap(self, wrapped: WrappedKey, binding: KeyBinding) -> WrappedKey:
+        """Re-wrap under the current master key, bound (unchanged if it already is)."""
         if not self.needs_rewrap(wrapped):
             return wrapped
-        return rewrap(wrapped, self, self.current)
+        return rewrap(wrapped, self, self.current, binding)
 
 
 def parse_master_key(entry: str) -> MasterKey:

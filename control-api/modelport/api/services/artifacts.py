@@ -2,7 +2,9 @@
 
 Where plaintext lives: only in the private spool folder the upload was received into (see
 :mod:`modelport.api.multipart`), where the scanner and the servability check read it. What leaves
-the process is ciphertext, under a fresh data key that the current master key wraps.
+the process is ciphertext, under a fresh data key that the current master key wraps, bound to
+the artifact's id, its model's id and the plaintext's sha256 (:class:`~modelport.core.crypto.
+KeyBinding`): the row that records it is the only one it opens for.
 
 :func:`ingest` returns an :class:`Artifact`, a handle on the stored object that can delete itself:
 the caller keeps it when the rows that record it commit, and discards it when they do not.
@@ -43,6 +45,7 @@ class ReceivedFile:
 class Artifact:
     """A checked model file, encrypted into the store: what its row records, and the way back."""
 
+    id: str
     store: ArtifactStore
     key: str
     uri: str
@@ -53,7 +56,7 @@ class Artifact:
     def row(self, *, version_id: str) -> StoredArtifact:
         """The row that records this object as the artifact of model version ``version_id``."""
         return StoredArtifact(
-            id="a" + os.urandom(8).hex(),
+            id=self.id,
             version_id=version_id,
             original_name=self.file.filename[:255],
             storage_key=self.key,
@@ -76,13 +79,14 @@ def ingest(
     store: ArtifactStore,
     keys: KeyRing,
     key: str,
+    model_id: str,
     scan_limits: ProcessLimits,
 ) -> Artifact:
     """Check ``file`` (format, security scan, servability), then encrypt it into ``store`` under
-    ``key``. A refusal stores nothing; a store that fails is a 500 that keeps nothing. The scan
-    runs in a child process held to ``scan_limits``."""
+    ``key`` as an artifact of model ``model_id``. A refusal stores nothing; a store that fails is
+    a 500 that keeps nothing. The scan runs in a child process held to ``scan_limits``."""
     fmt = _check(file, scan_limits)
-    return _encrypt(file, fmt, store=store, keys=keys, key=key)
+    return _encrypt(file, fmt, store=store, keys=keys, key=key, model_id=model_id)
 
 
 # --- checking ----------------------------------------------------------------------------------
@@ -113,12 +117,25 @@ def _scan(path: Path, fmt: ModelFormat, limits: ProcessLimits) -> None:
 # --- storing -----------------------------------------------------------------------------------
 
 
+def binding(row: StoredArtifact, *, model_id: str) -> crypto.KeyBinding:
+    """What the data key of ``row`` is bound to, as the artifact of model ``model_id``."""
+    return crypto.KeyBinding(artifact_id=row.id, model_id=model_id, sha256=row.sha256)
+
+
 def _encrypt(
-    file: ReceivedFile, fmt: ModelFormat, *, store: ArtifactStore, keys: KeyRing, key: str
+    file: ReceivedFile,
+    fmt: ModelFormat,
+    *,
+    store: ArtifactStore,
+    keys: KeyRing,
+    key: str,
+    model_id: str,
 ) -> Artifact:
     """Encrypt the spooled file into the store under ``key``; 500 with retry advice."""
+    artifact_id = "a" + os.urandom(8).hex()
     data_key = crypto.generate_data_key()
-    wrapped = keys.wrap(data_key)
+    bound_to = crypto.KeyBinding(artifact_id=artifact_id, model_id=model_id, sha256=file.sha256)
+    wrapped = keys.wrap(data_key, bound_to)
     try:
         with file.path.open("rb") as source:
             written = crypto.encrypt_to_store(store, key, source, data_key, key_id=keys.current_id)
@@ -137,7 +154,13 @@ def _encrypt(
         _delete(store, key)
         raise StorageFailed("the spooled upload changed while it was stored; retry the upload")
     return Artifact(
-        store=store, key=key, uri=written.uri, wrapped_key=wrapped.encode(), format=fmt, file=file
+        id=artifact_id,
+        store=store,
+        key=key,
+        uri=written.uri,
+        wrapped_key=wrapped.encode(),
+        format=fmt,
+        file=file,
     )
 
 

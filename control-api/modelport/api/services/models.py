@@ -146,7 +146,8 @@ def deployment_spec(session: Session, *, ctx: AppContext, model: Model) -> Deplo
     settings = DeploymentSettings.model_validate(model.settings)
     if artifact.wrapped_data_key is None:  # pragma: no cover - every upload wraps its key
         raise DeployFailed(f"model {model.id} has no data key")
-    data_key = ctx.keys.unwrap(WrappedKey.decode(artifact.wrapped_data_key))
+    wrapped = WrappedKey.decode(artifact.wrapped_data_key)
+    data_key = ctx.keys.unwrap(wrapped, artifacts.binding(artifact, model_id=model.id))
     return DeploymentSpec(
         model_id=model.id,
         owner_id=model.owner_id,
@@ -224,10 +225,16 @@ def _check_models_limit(session: Session, *, caller: Principal, lock: bool) -> N
         )
 
 
-def _ingest(ctx: AppContext, file: ReceivedFile, *, key: str) -> Artifact:
-    """Check, scan and store `file` under `key` with this API's store, keys and scan limits."""
+def _ingest(ctx: AppContext, file: ReceivedFile, *, key: str, model_id: str) -> Artifact:
+    """Check, scan and store `file` under `key` as an artifact of `model_id`, with this API's
+    store, keys and scan limits."""
     return artifacts.ingest(
-        file, store=ctx.store, keys=ctx.keys, key=key, scan_limits=ctx.settings.scan_limits()
+        file,
+        store=ctx.store,
+        keys=ctx.keys,
+        key=key,
+        model_id=model_id,
+        scan_limits=ctx.settings.scan_limits(),
     )
 
 
@@ -236,7 +243,7 @@ def create(
 ) -> UploadResponse:
     """Check, store and deploy a new model; all or nothing."""
     model_id = new_model_id()
-    artifact = _ingest(ctx, file, key=f"models/{model_id}/v1.mpa")
+    artifact = _ingest(ctx, file, key=f"models/{model_id}/v1.mpa", model_id=model_id)
     with _kept_only_if_committed(session, artifact):
         _check_models_limit(session, caller=caller, lock=True)
         model = Model(
@@ -288,7 +295,8 @@ def add_version(
     """Store a new version of a model and roll it out (the old one serves until it is ready)."""
     owned(session, caller=caller, model_id=model_id)
     session.rollback()  # no connection is held while the file is scanned and stored
-    artifact = _ingest(ctx, file, key=f"models/{model_id}/v-{os.urandom(6).hex()}.mpa")
+    key = f"models/{model_id}/v-{os.urandom(6).hex()}.mpa"
+    artifact = _ingest(ctx, file, key=key, model_id=model_id)
     with _kept_only_if_committed(session, artifact):
         model = owned(session, caller=caller, model_id=model_id)
         last = session.scalar(

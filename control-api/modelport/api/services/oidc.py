@@ -115,7 +115,7 @@ def login_redirect(*, settings: ApiSettings) -> LoginStart:
             "browser": challenge,
             "exp": now + _STATE_TTL,
         },
-        settings.jwt_secret.get_secret_value(),
+        settings.signing_keys().oidc_state,
     )
     query = {
         "response_type": "code",
@@ -134,7 +134,7 @@ def login_redirect(*, settings: ApiSettings) -> LoginStart:
 def _state_nonce(state: str, settings: ApiSettings, *, browser_secret: str) -> str:
     """The ID-token nonce of a valid ``state`` that the calling browser's cookie matches."""
     try:
-        claims = jwt.decode(state, settings.jwt_secret.get_secret_value())
+        claims = jwt.decode(state, settings.signing_keys().oidc_state)
         claims.validate()
     except (JoseError, ValueError) as exc:
         raise Unauthenticated("invalid or expired login state; start the login again") from exc
@@ -200,7 +200,7 @@ def complete_login(
         user = _link_or_create(session, settings=settings, claims=claims, subject=subject)
     audit.record_now(session, actor_id=user.id, action="auth.oidc_login")
     return auth.issue_token(
-        user.id, secret=settings.jwt_secret.get_secret_value(), ttl_seconds=settings.jwt_ttl_seconds
+        user.id, keys=settings.signing_keys(), ttl_seconds=settings.jwt_ttl_seconds
     )
 
 

@@ -66,13 +66,16 @@ def record_report(session: Session, *, ctx: AppContext, token: str, report: Usag
 
 
 def _token_ok(ctx: AppContext, model_id: str, token: str) -> bool:
-    """The model's own derived token, or the cluster's shared usage token (when configured)."""
+    """The model's own derived token (or the one an earlier release gave it), or the cluster's
+    shared usage token (when configured)."""
     own = hmac.compare_digest(ctx.usage_token(model_id).encode(), token.encode())
+    legacy = ctx.settings.signing_keys().legacy_usage_token(model_id)
+    earlier = hmac.compare_digest(legacy.encode(), token.encode())
     shared = ctx.settings.usage_token
     cluster = shared is not None and hmac.compare_digest(
         shared.get_secret_value().encode(), token.encode()
     )
-    return own or cluster
+    return own or earlier or cluster
 
 
 def summary(session: Session, *, caller: Principal, model_id: str, window: str) -> UsageSummary:

@@ -151,9 +151,7 @@ def login(
     guard.login_succeeded(account=account)
     audit.record_now(session, actor_id=user.id, action="auth.login")
     return auth.issue_token(
-        user.id,
-        secret=settings.jwt_secret.get_secret_value(),
-        ttl_seconds=settings.jwt_ttl_seconds,
+        user.id, keys=settings.signing_keys(), ttl_seconds=settings.jwt_ttl_seconds
     )
 
 
@@ -162,7 +160,7 @@ def resolve_caller(session: Session, *, settings: ApiSettings, credential: str) 
     for an inference key (it calls models, never the control API)."""
     if credential.startswith(auth.KEY_PREFIX + "_"):
         return _from_api_key(session, credential)
-    user_id = auth.verify_token(credential, secret=settings.jwt_secret.get_secret_value())
+    user_id = auth.verify_token(credential, keys=settings.signing_keys())
     user = session.get(User, user_id)
     if user is None:
         raise Unauthenticated("invalid or expired token")

@@ -4,8 +4,9 @@ on 127.0.0.1 (``supervisor``), reverse-proxied under the API's own address at ``
 
 Key material lives under ``{data_dir}/run/{model id}/`` (folder 0700, files 0600): the data key, the
 inference keys file (rewritten atomically on revocation; the runtime re-reads it every 2 s) and the
-usage token. Removing a model removes the folder. Nothing survives the process: at start the app
-hands down the active models' deployments and they run again.
+usage token. The folder is the runtime's private working folder, and the only part of the data
+folder it may open (``isolation``). Removing a model removes the folder. Nothing survives the
+process: at start the app hands down the active models' deployments and they run again.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from fastapi import APIRouter
 from modelport.api.deployers.base import DeploymentSpec, DeploymentState
+from modelport.api.deployers.local.isolation import RuntimeUser
 from modelport.api.deployers.local.proxy import Proxy
 from modelport.api.deployers.local.supervisor import Supervisor
 from modelport.api.settings import ApiSettings
@@ -42,12 +44,16 @@ class LocalDeployer:
         s3_endpoint_url: str | None = None,
         check_seconds: float = 1.0,
         env: dict[str, str] | None = None,
+        runtime_uid: int = 65534,
+        runtime_gid: int = 65534,
     ) -> None:
         self.run_dir = Path(data_dir).resolve() / "run"
         self.public_url = public_url.rstrip("/")
         self._supervisor = Supervisor(
             command=command or [sys.executable, "-m", "modelport.runtime.main"],
             usage_url=usage_url,
+            data_dir=self.run_dir.parent,
+            runtime_user=RuntimeUser(runtime_uid, runtime_gid),
             s3_endpoint_url=s3_endpoint_url,
             env=env,
             check_seconds=check_seconds,
@@ -62,6 +68,8 @@ class LocalDeployer:
             usage_url=settings.usage_url(),
             command=settings.runtime_command or None,
             s3_endpoint_url=settings.s3_endpoint_url,
+            runtime_uid=settings.local_runtime_uid,
+            runtime_gid=settings.local_runtime_gid,
         )
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -119,10 +127,14 @@ class LocalDeployer:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    """Replace ``path`` atomically with a 0600 file (readers never see half a file)."""
+    """Replace ``path`` atomically with a 0600 file (readers never see half a file), owned like
+    its folder (the runtime's user, when it has one)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
+        folder = path.parent.stat()
+        if os.geteuid() == 0 and folder.st_uid != 0:
+            os.fchown(fd, folder.st_uid, folder.st_gid)
         os.write(fd, data)
         os.fsync(fd)
     finally:

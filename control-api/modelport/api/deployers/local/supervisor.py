@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 from modelport.api.deployers.base import DeploymentSpec, DeploymentState
+from modelport.api.deployers.local import isolation
 from modelport.core.constants import ENV_PREFIX_RUNTIME
 from modelport.core.errors import NotFound, NotReady
 
@@ -66,11 +67,15 @@ class Supervisor:
         *,
         command: list[str],
         usage_url: str,
+        data_dir: Path,
+        runtime_user: isolation.RuntimeUser,
         s3_endpoint_url: str | None = None,
         env: dict[str, str] | None = None,
         check_seconds: float = 1.0,
     ) -> None:
         self.command = command
+        self.data_dir = data_dir
+        self.runtime_user = runtime_user
         self.usage_url = usage_url
         self.s3_endpoint_url = s3_endpoint_url
         self.env = dict(env or {})
@@ -164,7 +169,7 @@ class Supervisor:
     # --- processes ----------------------------------------------------------------------------
 
     def _runtime_env(self, spec: DeploymentSpec, folder: Path, port: int) -> dict[str, str]:
-        """The process environment: this one's, less any runtime settings, plus the model's."""
+        """The process environment, built from scratch (:func:`isolation.environment`)."""
         values: dict[str, str] = {
             "MODEL_NAME": spec.model_id,
             "ARTIFACT_URI": spec.artifact_uri,
@@ -184,21 +189,35 @@ class Supervisor:
         }
         if self.s3_endpoint_url:
             values["S3_ENDPOINT_URL"] = self.s3_endpoint_url
-        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX_RUNTIME)}
-        env.update(self.env)
-        env.update({ENV_PREFIX_RUNTIME + k: v for k, v in values.items()})
-        return env
+        own = {ENV_PREFIX_RUNTIME + k: v for k, v in values.items()}
+        return isolation.environment(os.environ, extra=self.env, own=own, folder=folder)
 
     def _spawn(self, spec: DeploymentSpec, folder: Path) -> _Process:
         port = free_port()
+        user = isolation.choose_user(
+            wanted=self.runtime_user,
+            interpreter=self.command[0],
+            data_dir=self.data_dir,
+            artifact_uri=spec.artifact_uri,
+        )
+        isolation.prepare_folder(folder, user)
+        command = isolation.command(
+            self.command,
+            data_dir=self.data_dir,
+            folder=folder,
+            artifact_uri=spec.artifact_uri,
+            user=user,
+        )
         log_file = (folder / "runtime.log").open("ab")
         try:
             popen = subprocess.Popen(
-                self.command,
+                command,
                 env=self._runtime_env(spec, folder, port),
+                cwd=folder,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
+                close_fds=True,
                 start_new_session=True,
             )
         finally:
