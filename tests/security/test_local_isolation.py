@@ -262,6 +262,7 @@ def test_production_refuses_local_deployer() -> None:
         "jwt_secret": "s" * 48,
         "master_keys": new_master_key_entry("k1"),
         "artifact_uri": "s3://bucket/prefix",
+        "allowed_hosts": ["api.example.com"],
     }
     cases: list[dict[str, Any]] = [{"deployer": "local"}, {}]  # named, or the default
     for deployer in cases:
