@@ -121,6 +121,12 @@ Usage: include "modelport.image" (dict "image" .Values.api.image "ctx" $)
 {{- default .Release.Namespace .Values.models.namespace -}}
 {{- end -}}
 
+{{/* `<registry>/<repositoryPrefix>` of the runtime images (global.imageRegistry wins). */}}
+{{- define "modelport.runtimeRegistry" -}}
+{{- $r := .Values.models.runtime -}}
+{{- list (default $r.registry .Values.global.imageRegistry) $r.repositoryPrefix | compact | join "/" -}}
+{{- end -}}
+
 {{/* ServiceAccount names. */}}
 {{- define "modelport.api.serviceAccountName" -}}
 {{- if .Values.api.serviceAccount.create -}}
