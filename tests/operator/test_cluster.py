@@ -275,7 +275,7 @@ def test_spec_update_rolls_the_deployment(cluster: Cluster, ns: str) -> None:
 
 def test_key_rotation_rolls_the_pods(cluster: Cluster, ns: str) -> None:
     key_secret(cluster, ns, "rot", b"a" * 32)
-    ref = {"uri": "s3://m/models/rot/v1.mpa", "sha256": SHA, "keySecretRef": {"name": "mlmodel-rot-key"}}
+    ref = {"uri": "s3://m/models/rot/1", "sha256": SHA, "keySecretRef": {"name": "mlmodel-rot-key"}}
     create(cluster, ns, mlmodel("rot", artifact=ref))
     wait_phase(cluster, ns, "rot", "Ready")
 
@@ -294,7 +294,11 @@ def test_key_rotation_rolls_the_pods(cluster: Cluster, ns: str) -> None:
 
 
 def test_secret_missing_waits_then_deploys(cluster: Cluster, ns: str) -> None:
-    ref = {"uri": "s3://m/models/late/v1.mpa", "sha256": SHA, "keySecretRef": {"name": "mlmodel-late-key"}}
+    ref = {
+        "uri": "s3://m/models/late/1",
+        "sha256": SHA,
+        "keySecretRef": {"name": "mlmodel-late-key"},
+    }
     create(cluster, ns, mlmodel("late", artifact=ref))
     st = wait_phase(cluster, ns, "late", "Pending")
     assert st["reason"] == "SecretMissing"

@@ -169,7 +169,9 @@ def install(
 def _refused(cluster: Cluster, install: dict[str, Any], attack: str) -> None:
     result = _create(cluster, thief(install["models"], attack), install["writer"])
     assert result.returncode != 0, f"{attack}: admitted"
-    assert "denied request" in result.stderr and ATTACKS[attack][1] in result.stderr, result.stderr
+    policy = f"ValidatingAdmissionPolicy '{RELEASE}-modelport-mlmodels'"
+    assert policy in result.stderr and "denied request" in result.stderr, result.stderr
+    assert ATTACKS[attack][1] in result.stderr, result.stderr
     assert cluster.kubectl(
         "get", "mlmodel", "thief", "-n", install["models"], check=False
     ).returncode

@@ -232,3 +232,24 @@ spec:
 {{- define "modelport.api.usageUrl" -}}
 {{- printf "%s/api/v1/internal/usage" (include "modelport.api.internalUrl" .) -}}
 {{- end -}}
+
+{{/*
+The binding of admission policy `name` to the models namespace, refusing what it fails.
+Usage: include "modelport.admissionPolicyBinding" (dict "ctx" $ "name" $name)
+*/}}
+{{- define "modelport.admissionPolicyBinding" -}}
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: {{ .name }}
+  labels:
+    {{- include "modelport.componentLabels" (dict "ctx" .ctx "component" "admission") | nindent 4 }}
+  {{- include "modelport.annotations" (dict "ctx" .ctx) }}
+spec:
+  policyName: {{ .name }}
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels:
+        kubernetes.io/metadata.name: {{ include "modelport.modelsNamespace" .ctx }}
+{{- end -}}
