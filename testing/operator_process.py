@@ -65,7 +65,8 @@ class OperatorProcess:
         env.update(
             {
                 "KUBECONFIG": str(self.kubeconfig),
-                "PYTHONPATH": str(ROOT),
+                # The checkout first; an inherited PYTHONPATH (a worktree's packages) stays.
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
                 "MODELPORT_OPERATOR_NAMESPACE": LEASE_NAMESPACE,
                 "MODELPORT_OPERATOR_IDENTITY": self.identity,
                 "MODELPORT_OPERATOR_HEALTH_PORT": str(self.port),

@@ -4,6 +4,7 @@ reference only, generated keys, and settings the components really accept."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 from pathlib import Path
@@ -372,6 +373,56 @@ def test_operator_settings_follow_the_values(monkeypatch: pytest.MonkeyPatch) ->
     assert settings.cpu_node_selector == {"kubernetes.io/os": "linux"}
 
 
+def _policy_variables(manifests: list[Manifest], suffix: str) -> dict[str, str]:
+    policy = find(manifests, "ValidatingAdmissionPolicy", suffix)["spec"]
+    return {v["name"]: v["expression"] for v in policy.get("variables", [])}
+
+
+def test_the_mlmodel_policy_allows_what_the_operator_allows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One set of values, two guards: the admission policy's lists are the operator's settings."""
+    [values_file] = [p for p in CI_VALUES if p.name == "gpu.yaml"]
+    manifests = render(values_files=[values_file], set_values={"models.namespace": "ml"})
+    pod = find(manifests, "Deployment", "-operator")["spec"]["template"]["spec"]
+    settings = _settings_from(
+        OperatorSettings, _resolve_env(pod["containers"][0], {}), "MODELPORT_OPERATOR_", monkeypatch
+    )
+    variables = _policy_variables(manifests, "-mlmodels")
+    assert (
+        json.loads(variables["registries"])
+        == settings.allowed_image_prefixes()
+        == [
+            "registry.example.com/modelport",
+            "registry.example.com/ml-team",
+        ]
+    )
+    assert sorted(json.loads(variables["images"])) == sorted(settings.runtime_images.values())
+    assert json.loads(variables["gpuTolerations"]) == [
+        "nvidia.com/gpu|Exists||NoSchedule|",
+        "dedicated|Equal|ml|NoSchedule|",
+    ]
+    assert variables["artifactDir"].startswith(json.dumps(settings.artifact_root) + " + ")
+    assert json.dumps(settings.ingress_domain) in variables["ownHost"]
+    for binding in (m for m in manifests if m["kind"] == "ValidatingAdmissionPolicyBinding"):
+        assert binding["spec"]["validationActions"] == ["Deny"]
+        selector = binding["spec"]["matchResources"]["namespaceSelector"]
+        assert selector == {"matchLabels": {"kubernetes.io/metadata.name": "ml"}}
+
+
+def test_the_secrets_policy_binds_only_the_control_api() -> None:
+    manifests = render()
+    policy = find(manifests, "ValidatingAdmissionPolicy", "-api-secrets")["spec"]
+    [condition] = policy["matchConditions"]
+    account = find(manifests, "ServiceAccount", "-api")["metadata"]["name"]
+    assert condition["expression"] == (
+        f'request.userInfo.username == "system:serviceaccount:modelport:{account}"'
+    )
+    [rule] = policy["matchConstraints"]["resourceRules"]
+    assert rule["resources"] == ["secrets"]
+    assert rule["operations"] == ["CREATE", "UPDATE", "DELETE"]
+
+
 def test_models_in_their_own_namespace_get_rights_only_there() -> None:
     manifests = render(set_values={"models.namespace": "ml-models"})
     roles = {
@@ -389,11 +440,13 @@ def test_models_in_their_own_namespace_get_rights_only_there() -> None:
     assert verbs == {"get", "list", "watch"}
 
 
-def test_crds_and_rbac_can_be_left_out() -> None:
+def test_crds_rbac_and_admission_policies_can_be_left_out() -> None:
     kinds = {
         m["kind"] for m in render(set_values={"crds.enabled": "false", "rbac.create": "false"})
     }
     assert kinds.isdisjoint({"CustomResourceDefinition", "Role", "ClusterRole", "RoleBinding"})
+    kinds = {m["kind"] for m in render(set_values={"admissionPolicies.enabled": "false"})}
+    assert kinds.isdisjoint({"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"})
     crd = find(render(set_values={"crds.keep": "false"}), "CustomResourceDefinition")
     assert "helm.sh/resource-policy" not in crd["metadata"].get("annotations", {})
 

@@ -16,7 +16,7 @@ def model_manifest(name: str = "iris", namespace: str = "team-a", **spec: Any) -
     """An MLModel manifest as the API server would return it (with uid and generation)."""
     body: dict[str, Any] = {
         "format": "onnx",
-        "artifact": {"uri": "s3://models/iris.onnx.enc", "sha256": SHA},
+        "artifact": {"uri": "s3://artifacts/models/iris/v1.mpa", "sha256": SHA},
     }
     body.update(spec)
     return {

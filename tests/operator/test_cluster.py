@@ -68,7 +68,7 @@ def ns(k8s_namespace: str, operator: OperatorProcess) -> Iterator[str]:
 def mlmodel(name: str, **spec: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "format": "onnx",
-        "artifact": {"uri": f"s3://models/{name}.onnx.enc", "sha256": SHA},
+        "artifact": {"uri": f"s3://artifacts/models/{name}/v1.mpa", "sha256": SHA},
     }
     body.update(spec)
     return {
@@ -138,7 +138,7 @@ def test_every_child_with_expected_fields(cluster: Cluster, ns: str) -> None:
         mlmodel(
             "iris",
             artifact={
-                "uri": "s3://models/iris.onnx.enc",
+                "uri": "s3://artifacts/models/iris/v1.mpa",
                 "sha256": SHA,
                 "keySecretRef": {"name": "mlmodel-iris-key"},
             },
@@ -247,7 +247,7 @@ def test_spec_update_rolls_the_deployment(cluster: Cluster, ns: str) -> None:
     create(cluster, ns, mlmodel("roll"))
     wait_phase(cluster, ns, "roll", "Ready")
     before = get(cluster, ns, "deployment", "mlmodel-roll")["metadata"]["generation"]
-    patch = {"spec": {"runtimeImage": "registry.local/custom:2", "rateLimitPerMinute": 30}}
+    patch = {"spec": {"runtimeImage": "ghcr.io/modelport/custom:2", "rateLimitPerMinute": 30}}
     cluster.kubectl("patch", "-n", ns, "mlmodel/roll", "--type=merge", "-p", json.dumps(patch))
 
     def rolled() -> bool:
@@ -255,7 +255,7 @@ def test_spec_update_rolls_the_deployment(cluster: Cluster, ns: str) -> None:
         container = dep["spec"]["template"]["spec"]["containers"][0]
         return bool(
             dep["metadata"]["generation"] > before
-            and container["image"] == "registry.local/custom:2"
+            and container["image"] == "ghcr.io/modelport/custom:2"
         )
 
     wait_for(rolled, what="Deployment rolled")
@@ -268,14 +268,14 @@ def test_spec_update_rolls_the_deployment(cluster: Cluster, ns: str) -> None:
         what="Ready at the new generation",
     )
     assert all(
-        p["spec"]["containers"][0]["image"] == "registry.local/custom:2"
+        p["spec"]["containers"][0]["image"] == "ghcr.io/modelport/custom:2"
         for p in pods(cluster, ns, "roll")
     )
 
 
 def test_key_rotation_rolls_the_pods(cluster: Cluster, ns: str) -> None:
     key_secret(cluster, ns, "rot", b"a" * 32)
-    ref = {"uri": "s3://m/rot.enc", "sha256": SHA, "keySecretRef": {"name": "mlmodel-rot-key"}}
+    ref = {"uri": "s3://m/models/rot/1", "sha256": SHA, "keySecretRef": {"name": "mlmodel-rot-key"}}
     create(cluster, ns, mlmodel("rot", artifact=ref))
     wait_phase(cluster, ns, "rot", "Ready")
 
@@ -294,7 +294,11 @@ def test_key_rotation_rolls_the_pods(cluster: Cluster, ns: str) -> None:
 
 
 def test_secret_missing_waits_then_deploys(cluster: Cluster, ns: str) -> None:
-    ref = {"uri": "s3://m/late.enc", "sha256": SHA, "keySecretRef": {"name": "mlmodel-late-key"}}
+    ref = {
+        "uri": "s3://m/models/late/1",
+        "sha256": SHA,
+        "keySecretRef": {"name": "mlmodel-late-key"},
+    }
     create(cluster, ns, mlmodel("late", artifact=ref))
     st = wait_phase(cluster, ns, "late", "Pending")
     assert st["reason"] == "SecretMissing"
@@ -580,7 +584,7 @@ def test_least_rbac_is_enough(
         wait_for(least.leading, timeout=30, what="least-privileged operator leads")
         key_secret(cluster, ns, "lean", b"l" * 32)
         ref = {
-            "uri": "s3://m/lean.enc",
+            "uri": "s3://m/models/lean/v1.mpa",
             "sha256": SHA,
             "keySecretRef": {"name": "mlmodel-lean-key"},
         }
@@ -617,7 +621,7 @@ def test_periodic_resync_picks_up_a_rotated_key(
         wait_for(resyncing.leading, timeout=30, what="resyncing operator leads")
         key_secret(cluster, ns, "quiet-rot", b"a" * 32)
         ref = {
-            "uri": "s3://m/q.enc",
+            "uri": "s3://m/models/quiet-rot/v1.mpa",
             "sha256": SHA,
             "keySecretRef": {"name": "mlmodel-quiet-rot-key"},
         }

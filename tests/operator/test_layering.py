@@ -16,7 +16,7 @@ SPEC = ROOT / "core" / "modelport" / "core" / "spec.py"
 OP = "modelport.operator"
 
 #: Pure modules: no I/O, no clients, no framework.
-PURE = ("manifests", "drift", "status", "settings")
+PURE = ("manifests", "drift", "status", "settings", "policy")
 IO_MODULES = {
     "kopf",
     "kubernetes",

@@ -51,7 +51,7 @@ def probe(path: str, period: int, failures: int) -> dict[str, Any]:
 def test_deployment_of_an_encrypted_cpu_model(settings: OperatorSettings) -> None:
     model = make_model(
         artifact={
-            "uri": "s3://models/iris.onnx.enc",
+            "uri": "s3://artifacts/models/iris/v1.mpa",
             "sha256": SHA,
             "keySecretRef": {"name": "mlmodel-iris-key"},
         },
@@ -99,7 +99,7 @@ def test_deployment_of_an_encrypted_cpu_model(settings: OperatorSettings) -> Non
                                 {"name": env + "MODEL_NAME", "value": "iris"},
                                 {
                                     "name": env + "ARTIFACT_URI",
-                                    "value": "s3://models/iris.onnx.enc",
+                                    "value": "s3://artifacts/models/iris/v1.mpa",
                                 },
                                 {"name": env + "FORMAT", "value": "onnx"},
                                 {"name": env + "SHA256", "value": SHA},

@@ -121,6 +121,12 @@ Usage: include "modelport.image" (dict "image" .Values.api.image "ctx" $)
 {{- default .Release.Namespace .Values.models.namespace -}}
 {{- end -}}
 
+{{/* `<registry>/<repositoryPrefix>` of the runtime images (global.imageRegistry wins). */}}
+{{- define "modelport.runtimeRegistry" -}}
+{{- $r := .Values.models.runtime -}}
+{{- list (default $r.registry .Values.global.imageRegistry) $r.repositoryPrefix | compact | join "/" -}}
+{{- end -}}
+
 {{/* ServiceAccount names. */}}
 {{- define "modelport.api.serviceAccountName" -}}
 {{- if .Values.api.serviceAccount.create -}}
@@ -246,4 +252,25 @@ api.publicUrl and api.allowedHosts. The kubelet's probes (by pod IP) need none: 
 {{/* Where runtime pods report usage: the control API's Service, inside the cluster. */}}
 {{- define "modelport.api.usageUrl" -}}
 {{- printf "%s/api/v1/internal/usage" (include "modelport.api.internalUrl" .) -}}
+{{- end -}}
+
+{{/*
+The binding of admission policy `name` to the models namespace, refusing what it fails.
+Usage: include "modelport.admissionPolicyBinding" (dict "ctx" $ "name" $name)
+*/}}
+{{- define "modelport.admissionPolicyBinding" -}}
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: {{ .name }}
+  labels:
+    {{- include "modelport.componentLabels" (dict "ctx" .ctx "component" "admission") | nindent 4 }}
+  {{- include "modelport.annotations" (dict "ctx" .ctx) }}
+spec:
+  policyName: {{ .name }}
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels:
+        kubernetes.io/metadata.name: {{ include "modelport.modelsNamespace" .ctx }}
 {{- end -}}

@@ -22,11 +22,13 @@ variables; mappings and lists are JSON. tests/chart checks every name against th
 - name: MODELPORT_OPERATOR_WORKERS
   value: {{ .Values.operator.workers | quote }}
 - name: MODELPORT_OPERATOR_IMAGE_REGISTRY
-  value: {{ list (default $m.runtime.registry .Values.global.imageRegistry) $m.runtime.repositoryPrefix | compact | join "/" | quote }}
+  value: {{ include "modelport.runtimeRegistry" . | quote }}
 - name: MODELPORT_OPERATOR_IMAGE_TAG
   value: {{ default .Chart.AppVersion $m.runtime.tag | toString | quote }}
 - name: MODELPORT_OPERATOR_RUNTIME_IMAGES
   value: {{ $m.runtime.images | toJson | quote }}
+- name: MODELPORT_OPERATOR_ALLOWED_IMAGE_REGISTRIES
+  value: {{ default (list) $m.runtime.allowedRegistries | toJson | quote }}
 - name: MODELPORT_OPERATOR_IMAGE_PULL_POLICY
   value: {{ $m.runtime.pullPolicy | quote }}
 - name: MODELPORT_OPERATOR_IMAGE_PULL_SECRETS
@@ -89,6 +91,8 @@ variables; mappings and lists are JSON. tests/chart checks every name against th
   value: {{ include "modelport.componentSelectorLabels" (dict "ctx" . "component" "api") | fromYaml | toJson | quote }}
 - name: MODELPORT_OPERATOR_CONTROL_API_PORT
   value: "8000"
+- name: MODELPORT_OPERATOR_ARTIFACT_ROOT
+  value: {{ include "modelport.artifactUri" . | quote }}
 {{- with .Values.storage.s3.endpoint }}
 - name: MODELPORT_OPERATOR_S3_ENDPOINT_URL
   value: {{ . | quote }}

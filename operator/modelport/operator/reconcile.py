@@ -20,7 +20,7 @@ from typing import Any
 
 from modelport.core import constants as c
 from modelport.core.spec import API_VERSION, MLModel, MLModelStatus, Phase
-from modelport.operator import drift, manifests, status
+from modelport.operator import drift, manifests, policy, status
 from modelport.operator.k8s import Kube, KubeError
 from modelport.operator.settings import OperatorSettings
 from pydantic import ValidationError
@@ -36,6 +36,15 @@ WARNING_PHASES = frozenset({Phase.FAILED})
 
 class InvalidSpec(Exception):
     """The spec cannot be served as written; retrying will not help."""
+
+    reason = "InvalidSpec"
+
+
+class NotAllowed(InvalidSpec):
+    """The spec reaches beyond its own model (another model's key or artifact, an unlisted
+    image, another host or path, a toleration outside the GPU set): see :mod:`policy`."""
+
+    reason = "NotAllowed"
 
 
 class RetryLater(Exception):
@@ -130,10 +139,19 @@ class Reconciler:
     _locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
     _written: dict[Key, dict[str, Any]] = field(default_factory=dict)
     _applied: dict[Key, set[str]] = field(default_factory=dict)
-    _invalid: dict[Key, tuple[int | None, str]] = field(default_factory=dict)
+    _invalid: dict[Key, tuple[int | None, InvalidSpec]] = field(default_factory=dict)
     _refreshing: set[Key] = field(default_factory=set)
     _dirty: set[Key] = field(default_factory=set)
     _events: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def model(self, body: Mapping[str, Any]) -> MLModel:
+        """The typed model, if the operator may serve it (:class:`InvalidSpec`, :class:`NotAllowed`
+        otherwise)."""
+        model = parse_model(body)
+        found = policy.problems(model, self.settings)
+        if found:
+            raise NotAllowed("not allowed: " + "; ".join(found))
+        return model
 
     def _lock(self, key: Key) -> asyncio.Lock:
         return self._locks.setdefault(key, asyncio.Lock())
@@ -158,23 +176,26 @@ class Reconciler:
         if created:
             self._applied.setdefault(key, set())
         try:
-            model = parse_model(body)
+            model = self.model(body)
             checksum = await self._key_checksum(model, body)
             await self._apply_children(model, checksum)
         except InvalidSpec as exc:
-            await self._fail_invalid(body, str(exc))
+            await self._fail_invalid(body, exc)
             raise
         self._invalid.pop(key, None)
         return await self.refresh(key, live)
 
-    async def _fail_invalid(self, body: Mapping[str, Any], message: str) -> None:
-        """Failed/InvalidSpec, kept (for this generation) over what the children say."""
+    async def _fail_invalid(self, body: Mapping[str, Any], exc: InvalidSpec) -> None:
+        """Failed/InvalidSpec (or NotAllowed), kept (for this generation) over what the children
+        say."""
         key = key_of(body)
         generation = body["metadata"].get("generation")
-        self._invalid[key] = (generation, message)
+        self._invalid[key] = (generation, exc)
         async with self._lock(key):
             previous = self._last(key, body)
-            new = status.invalid(message, generation=generation, previous=previous, now=_now())
+            new = status.invalid(
+                str(exc), reason=exc.reason, generation=generation, previous=previous, now=_now()
+            )
             await self._write_status(body, new, previous)
 
     async def _key_checksum(self, model: MLModel, body: Mapping[str, Any]) -> str | None:
@@ -242,7 +263,7 @@ class Reconciler:
             body.setdefault("apiVersion", API_VERSION)
             body.setdefault("kind", c.KIND)
             try:
-                model = parse_model(body)
+                model = self.model(body)
                 checksum = await self._key_checksum_quiet(model)
                 if model.spec.artifact.key_secret_ref and checksum is None:
                     continue
@@ -257,7 +278,7 @@ class Reconciler:
     ) -> list[str]:
         """Re-apply a child that was deleted or edited by hand; returns what had drifted."""
         try:
-            model = parse_model(model_body)
+            model = self.model(model_body)
         except InvalidSpec:
             return []
         kind = str(child.get("kind"))
@@ -315,11 +336,17 @@ class Reconciler:
             invalid = self._invalid.get(key)
             try:
                 if invalid is not None and invalid[0] == generation:
-                    raise InvalidSpec(invalid[1])
-                model = parse_model(body)
+                    raise invalid[1]
+                model = self.model(body)
             except InvalidSpec as exc:
                 previous = self._last(key, body)
-                new = status.invalid(str(exc), generation=generation, previous=previous, now=_now())
+                new = status.invalid(
+                    str(exc),
+                    reason=exc.reason,
+                    generation=generation,
+                    previous=previous,
+                    now=_now(),
+                )
                 await self._write_status(body, new, previous)
                 return new
             previous = self._last(key, body)

@@ -53,6 +53,9 @@ class OperatorSettings(BaseSettings):
     """Tag of the runtime images; defaults to this operator's own version."""
     runtime_images: dict[str, str] = Field(default_factory=dict)
     """Overrides per format (``onnx``) or per format on GPU (``onnx-gpu``)."""
+    allowed_image_registries: list[str] = Field(default_factory=list)
+    """Registry prefixes (``registry.example.com/team``) a model's ``spec.runtimeImage`` may come
+    from, besides ``image_registry`` and the images in ``runtime_images``."""
     image_pull_policy: str = "IfNotPresent"
     image_pull_secrets: list[str] = Field(default_factory=list)
 
@@ -71,6 +74,7 @@ class OperatorSettings(BaseSettings):
     gpu_tolerations: list[dict[str, Any]] = Field(
         default_factory=lambda: [dict(t) for t in DEFAULT_GPU_TOLERATIONS]
     )
+    """Tolerations of GPU pods; a model's ``spec.gpu.tolerations`` may only repeat these."""
     run_as_user: int = 10001
 
     # --- Ingress -------------------------------------------------------------------------------
@@ -104,6 +108,10 @@ class OperatorSettings(BaseSettings):
     control_api_port: int = 8000
 
     # --- Artifact store and usage reports ------------------------------------------------------
+    artifact_root: str | None = None
+    """The control API's artifact store (its ``artifact_uri``, ``s3://bucket/prefix``): a model's
+    artifact must lie under ``<artifact_root>/models/<name>/``. Unset: under ``.../models/<name>/``
+    of any store."""
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     s3_credentials_secret: str | None = None
@@ -120,6 +128,13 @@ class OperatorSettings(BaseSettings):
         if not value.startswith("/"):
             raise ValueError("path_prefix must start with /")
         return value.rstrip("/")
+
+    @field_validator("allowed_image_registries")
+    @classmethod
+    def _no_trailing_slash(cls, value: list[str]) -> list[str]:
+        if any(not p.strip("/") for p in value):
+            raise ValueError("allowed_image_registries entries must not be empty")
+        return [p.rstrip("/") for p in value]
 
     @model_validator(mode="after")
     def _tls_secret_for_paths(self) -> OperatorSettings:
@@ -146,3 +161,15 @@ class OperatorSettings(BaseSettings):
             return self.runtime_images[fmt.value]
         name = runtime_image_name(spec, gpu=gpu)
         return f"{self.image_registry}/{name}:{self.image_tag}"
+
+    def allowed_image_prefixes(self) -> list[str]:
+        """Registry prefixes a model's ``spec.runtimeImage`` may come from."""
+        return [self.image_registry.rstrip("/"), *self.allowed_image_registries]
+
+    def image_allowed(self, image: str) -> bool:
+        """Whether a model may run `image`: a configured runtime image, or one under an allowed
+        registry prefix (``<prefix>/...``, so ``ghcr.io/modelport`` never admits
+        ``ghcr.io/modelport-evil/...``)."""
+        if image in self.runtime_images.values():
+            return True
+        return any(image.startswith(f"{p}/") for p in self.allowed_image_prefixes())

@@ -221,19 +221,25 @@ def _available(deployment: DeploymentView | None) -> ConditionStatus:
 
 
 def invalid(
-    message: str, *, generation: int | None, previous: MLModelStatus | None, now: str
+    message: str,
+    *,
+    generation: int | None,
+    previous: MLModelStatus | None,
+    now: str,
+    reason: str = "InvalidSpec",
 ) -> MLModelStatus:
-    """The status of a model whose spec the operator cannot use."""
+    """The status of a model whose spec the operator cannot use (``InvalidSpec``) or may not
+    serve (``NotAllowed``)."""
     cond = Condition(
         type=READY,
         status=ConditionStatus.FALSE,
-        reason="InvalidSpec",
+        reason=reason,
         message=message,
         observed_generation=generation,
     )
     return MLModelStatus(
         phase=Phase.FAILED,
-        reason="InvalidSpec",
+        reason=reason,
         message=message,
         observed_generation=generation,
         conditions=[_keep_time(cond, previous, now)],
