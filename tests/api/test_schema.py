@@ -22,6 +22,8 @@ def test_schema_and_openapi_come_from_the_runtime(make_api: MakeApi) -> None:
         local_runtimes=True, free=SubscriptionLimits(requests_per_minute=0, models_limit=10)
     )
     owner = api.user()
+    # The key first: the runtime starts with it (a later key reaches it within seconds).
+    auth = {"Authorization": f"Bearer {_key(api, owner.headers)}"}
     r = api.upload(owner, onnx_add_one(), name="adder")
     model_id, endpoint = r.json()["modelId"], r.json()["endpointUrl"]
     wait_for(lambda: _phase(api, model_id, owner.headers) == "Ready", what="the runtime")
@@ -46,7 +48,6 @@ def test_schema_and_openapi_come_from_the_runtime(make_api: MakeApi) -> None:
         jsonschema.validate({"inputData": [[0.0, 0.0, 0.0, 0.0]]}, predict["schema"])
 
     # Every example in the document validates against its schema and is answered by the model.
-    auth = {"Authorization": f"Bearer {_key(api, owner.headers)}"}
     for path in ("/predict", f"/v1/models/{model_id}:predict", f"/v2/models/{model_id}/infer"):
         body = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]
         jsonschema.validate(body["example"], body["schema"])
