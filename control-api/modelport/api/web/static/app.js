@@ -313,7 +313,9 @@ function snippets(model, schema) {
   const url = new URL(base);
   const tensors = schema.inputs.map((t, i) => {
     const shape = `[${t.shape.map((d) => Math.max(d, 1)).join(", ")}]`;
-    const fill = t.datatype === "BYTES" ? `np.full(${shape}, b"", dtype=object)` : `np.zeros(${shape}, dtype=np.${NUMPY[t.datatype] || "float32"})`;
+    const fill = t.datatype === "BYTES"
+      ? `np.full(${shape}, b"", dtype=object)`
+      : `np.zeros(${shape}, dtype=np.${NUMPY[t.datatype] || "float32"})`;
     return [
       `inputs.append(httpclient.InferInput("${t.name}", ${shape}, "${t.datatype}"))`,
       `inputs[${i}].set_data_from_numpy(${fill})`,
@@ -348,19 +350,19 @@ function chartFrame(box, label) {
   return svg;
 }
 
-function bucketTime(iso, window) {
+function bucketTime(iso, span) {
   const d = new Date(iso);
-  return window === "1h" || window === "24h"
+  return span === "1h" || span === "24h"
     ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
-    : d.toLocaleDateString([], { month: "short", day: "numeric" }) + (window === "7d" ? ` ${d.getHours()}h` : "");
+    : d.toLocaleDateString([], { month: "short", day: "numeric" }) + (span === "7d" ? ` ${d.getHours()}h` : "");
 }
 
 // Time labels under a chart: the first bucket, the middle one, and now.
-function drawAxis(box, buckets, window) {
+function drawAxis(box, buckets, span) {
   const mid = buckets[Math.floor(buckets.length / 2)];
   box.replaceChildren(
-    el("span", { text: bucketTime(buckets[0].start, window) }),
-    el("span", { text: bucketTime(mid.start, window) }),
+    el("span", { text: bucketTime(buckets[0].start, span) }),
+    el("span", { text: bucketTime(mid.start, span) }),
     el("span", { text: "now" }),
   );
 }
@@ -368,7 +370,8 @@ function drawAxis(box, buckets, window) {
 // One slot per bucket: requests as a bar, errors as a bar over it; empty buckets stay empty.
 function drawRequests(box, buckets) {
   const total = buckets.reduce((n, b) => n + b.requests, 0);
-  const svg = chartFrame(box, `Requests per bucket: ${total} in all, ${buckets.filter((b) => b.requests).length} of ${buckets.length} buckets with traffic`);
+  const busy = buckets.filter((b) => b.requests).length;
+  const svg = chartFrame(box, `Requests per bucket: ${total} in all, ${busy} of ${buckets.length} buckets with traffic`);
   const max = Math.max(1, ...buckets.map((b) => b.requests));
   const w = 600 / buckets.length;
   buckets.forEach((b, i) => {
@@ -410,19 +413,19 @@ function drawLatency(box, buckets) {
 
 const ms = (v) => (v == null ? "-" : v.toFixed(1));
 
-function drawUsage(main, usage, window) {
+function drawUsage(main, usage, span) {
   const buckets = usage.buckets;
   const peak = drawRequests($("#usage-chart", main), buckets);
   $("#usage-peak", main).textContent = `(top of the chart: ${peak})`;
   const slowest = drawLatency($("#latency-chart", main), buckets);
   $("#latency-peak", main).textContent = slowest == null ? "(no requests)" : `(top of the chart: ${ms(slowest)} ms)`;
-  drawAxis($("#usage-axis", main), buckets, window);
-  drawAxis($("#latency-axis", main), buckets, window);
+  drawAxis($("#usage-axis", main), buckets, span);
+  drawAxis($("#latency-axis", main), buckets, span);
   const lat = usage.latencyMs;
   $("#usage-summary", main).textContent = `${usage.requests} requests, ${usage.errors} errors; ` +
     `latency p50 ${ms(lat.p50)} ms, p90 ${ms(lat.p90)} ms, p99 ${ms(lat.p99)} ms`;
   fill($("#usage-table tbody", main), buckets.map((b) => [
-    bucketTime(b.start, window), String(b.requests), String(b.errors), ms(b.latencyMs.p50), ms(b.latencyMs.p90), ms(b.latencyMs.p99),
+    bucketTime(b.start, span), String(b.requests), String(b.errors), ms(b.latencyMs.p50), ms(b.latencyMs.p90), ms(b.latencyMs.p99),
   ]));
 }
 
@@ -515,8 +518,8 @@ async function viewModel(id, stale) {
   };
 
   const showUsage = async () => {
-    const window = windowSelect.value;
-    drawUsage(main, await api("GET", `models/${id}/usage?window=${window}`), window);
+    const span = windowSelect.value;
+    drawUsage(main, await api("GET", `models/${id}/usage?window=${span}`), span);
   };
 
   const showVersions = async () => {
@@ -553,7 +556,8 @@ async function viewModel(id, stale) {
   $("#openapi-download", main).addEventListener("click", async () => {
     try {
       const doc = await api("GET", `models/${id}/openapi.json`);
-      const link = el("a", { href: URL.createObjectURL(new Blob([JSON.stringify(doc, null, 2)], { type: "application/json" })), download: `${id}.openapi.json` });
+      const file = new Blob([JSON.stringify(doc, null, 2)], { type: "application/json" });
+      const link = el("a", { href: URL.createObjectURL(file), download: `${id}.openapi.json` });
       link.click();
       setTimeout(() => URL.revokeObjectURL(link.href), 1000);
     } catch (err) { flash(describe(err), "error"); }
