@@ -13,11 +13,13 @@ log() { printf '\n== %s (%s)\n' "$*" "$(date +%T)"; }
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# 1. System packages: PostgreSQL server binaries for the private test database, Chromium for
-#    the browser tests, debootstrap for the README's first command on stock Debian and Ubuntu.
+# 1. System packages: PostgreSQL server binaries for the private test database, Chromium and npm
+#    (which fetches axe-core, the accessibility checker) for the browser tests, debootstrap for
+#    the README's first command on stock Debian and Ubuntu.
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]} from Debian packages"
@@ -44,6 +46,10 @@ unset PYTHONDONTWRITEBYTECODE
 log "installing modelport[test] into $venv"
 UV_HTTP_TIMEOUT=600 uv pip install -q --python "$venv/bin/python" -e '.[test]'
 export PATH=$venv/bin:$PATH
+
+# axe-core for the browser tests' accessibility check, cached outside the checkout
+# (tests/web/axe.py finds it there, or fetches it the same way).
+python -m tests.web.axe
 
 # 3. Kubernetes control-plane binaries, built from Go modules and cached by version.
 log "ensuring Kubernetes test-cluster binaries"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -141,6 +142,36 @@ def test_usage_reports_feed_counts_and_percentiles(api: LiveApi) -> None:
     assert sum(b["requests"] for b in body["buckets"]) == 40
     bad_window = api.client.get(f"/api/v1/models/{model_id}/usage?window=2y", headers=user.headers)
     assert bad_window.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("window", "count", "width"),
+    [("1h", 12, 300), ("24h", 24, 3600), ("7d", 28, 21600), ("30d", 30, 86400)],
+)
+def test_usage_fills_every_bucket_of_the_window(
+    api: LiveApi, window: str, count: int, width: int
+) -> None:
+    user = api.user()
+    model_id = _upload(api, user, "m")
+    token = api.ctx.usage_token(model_id)
+    now = datetime.now(UTC)
+    r = api.client.post(
+        "/api/v1/internal/usage",
+        headers={"Authorization": f"Bearer {token}"},
+        json=_report(model_id, 7, 2.0, now),
+    )
+    assert r.status_code == 204, r.text
+    url = f"/api/v1/models/{model_id}/usage?window={window}"
+    buckets = api.client.get(url, headers=user.headers).json()["buckets"]
+    assert len(buckets) == count
+    starts = [datetime.fromisoformat(b["start"]) for b in buckets]
+    assert all((b - a).total_seconds() == width for a, b in itertools.pairwise(starts))
+    assert starts[-1] <= now < starts[-1] + timedelta(seconds=width)
+    *empty, newest = buckets
+    assert all(b["requests"] == 0 and b["errors"] == 0 for b in empty)
+    assert all(b["latencyMs"] == {"p50": None, "p90": None, "p99": None} for b in empty)
+    assert newest["requests"] == 7 and newest["errors"] == 1
+    assert newest["latencyMs"] == {"p50": 2.0, "p90": 4.0, "p99": 6.0}
 
 
 def test_usage_reports_need_the_models_own_token(api: LiveApi) -> None:

@@ -1,60 +1,70 @@
-"""Property-based tests from the API's own OpenAPI schema: no 5xx, no schema violations."""
+"""A model's schema, read from its runtime, and the per-model OpenAPI document built from it."""
 
 from __future__ import annotations
 
-from typing import Any
-
+import httpx
+import jsonschema
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from modelport.api.settings import SubscriptionLimits
 
 from testing.payloads import onnx_add_one
 from tests.api.conftest import LiveApi, MakeApi
+from tests.api.test_local_flow import _key, _phase, wait_for
 
-pytestmark = [pytest.mark.postgres, pytest.mark.s3, pytest.mark.slow]
-
-
-@pytest.fixture
-def seeded(make_api: MakeApi) -> tuple[LiveApi, dict[str, str]]:
-    api = make_api()
-    user = api.user()
-    assert api.upload(user, onnx_add_one()).status_code == 201
-    return api, user.headers
+pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 
 
-def _schema(api: LiveApi) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_url(f"{api.url}/openapi.json")
-
-
-def _check_operation(op, *, headers: dict[str, str], base_url: str) -> None:
-    # What a schema cannot express is refused with 400 even for schema-valid requests: which
-    # bytes make a model file (uploads), and minReplicas <= maxReplicas (model settings).
-    cross_field = "multipart" in str(op.definition.raw) or (
-        op.method == "patch" and op.path == "/api/v1/models/{model_id}"
+# Runs first: an API with local runtimes restores the active models already in the module's
+# database, and models stored by an API with another master key would not open.
+@pytest.mark.slow
+def test_schema_and_openapi_come_from_the_runtime(make_api: MakeApi) -> None:
+    api = make_api(
+        local_runtimes=True, free=SubscriptionLimits(requests_per_minute=0, models_limit=10)
     )
-    excluded: list[Any] = [positive_data_acceptance] if cross_field else []
+    owner = api.user()
+    # The key first: the runtime starts with it (a later key reaches it within seconds).
+    auth = {"Authorization": f"Bearer {_key(api, owner.headers)}"}
+    r = api.upload(owner, onnx_add_one(), name="adder")
+    model_id, endpoint = r.json()["modelId"], r.json()["endpointUrl"]
+    wait_for(lambda: _phase(api, model_id, owner.headers) == "Ready", what="the runtime")
 
-    @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-    @given(case=op.as_strategy())
-    def check(case: schemathesis.Case[Any]) -> None:
-        case.call_and_validate(headers=headers, base_url=base_url, excluded_checks=excluded)
+    schema = api.client.get(f"/api/v1/models/{model_id}/schema", headers=owner.headers)
+    assert schema.status_code == 200, schema.text
+    assert schema.json()["inputs"] == [{"name": "x", "datatype": "FP32", "shape": [-1, 2]}]
+    assert schema.json()["outputs"] == [{"name": "y", "datatype": "FP32", "shape": [-1, 2]}]
 
-    check()
+    doc = api.client.get(f"/api/v1/models/{model_id}/openapi.json", headers=owner.headers).json()
+    assert doc["openapi"] == "3.1.0" and doc["servers"] == [{"url": endpoint}]
+    predict = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    assert predict["example"] == {"inputData": [[0.0, 0.0]]}
+    rows = predict["schema"]["properties"]["inputData"]
+    assert rows["items"] == {
+        "type": "array",
+        "items": {"type": "number"},
+        "minItems": 2,
+        "maxItems": 2,
+    }
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"inputData": [[0.0, 0.0, 0.0, 0.0]]}, predict["schema"])
+
+    # Every example in the document validates against its schema and is answered by the model.
+    for path in ("/predict", f"/v1/models/{model_id}:predict", f"/v2/models/{model_id}/infer"):
+        body = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        jsonschema.validate(body["example"], body["schema"])
+        answer = httpx.post(f"{endpoint}{path}", json=body["example"], headers=auth)
+        assert answer.status_code == 200, (path, answer.text)
+    # The module's database outlives this API, whose master key opens this model's data key.
+    assert api.client.delete(f"/api/v1/models/{model_id}", headers=owner.headers).status_code == 204
 
 
-def test_openapi_schema_holds_under_generated_requests(
-    seeded: tuple[LiveApi, dict[str, str]],
-) -> None:
-    api, headers = seeded
-    failures: list[str] = []
-    operation: Any
-    for operation in _schema(api).get_all_operations():
-        op = operation.ok()
-        if op.path.startswith("/api/v1/internal"):
-            continue
-        try:
-            _check_operation(op, headers=headers, base_url=api.url)
-        except BaseException as exc:  # collect every operation's failure, not only the first
-            failures.append(f"{op.method.upper()} {op.path}: {exc}"[:3000])
-    assert not failures, "\n\n".join(failures)
+def test_schema_is_not_ready_without_a_runtime(api: LiveApi) -> None:
+    owner = api.user()
+    r = api.upload(owner, onnx_add_one(), name="adder")
+    model_id = r.json()["modelId"]
+    answer = api.client.get(f"/api/v1/models/{model_id}/schema", headers=owner.headers)
+    assert answer.status_code == 503
+    assert "Ready" in answer.json()["error"]["message"]
+    stranger = api.user()
+    for path in ("schema", "openapi.json"):
+        r = api.client.get(f"/api/v1/models/{model_id}/{path}", headers=stranger.headers)
+        assert r.status_code == 404, path

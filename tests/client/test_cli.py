@@ -132,6 +132,12 @@ def test_whole_flow(logged_in: dict[str, str], model_file, tmp_path: Path) -> No
         time.sleep(1)
     assert usage["requestCount"] >= 2
     assert "requests (all time)" in run(env, "usage", model_id).stdout
+    # The buckets the web UI charts: all of the window's, the busy one with its percentiles.
+    assert len(usage["buckets"]) == 12
+    busy = next(b for b in usage["buckets"] if b["requests"])
+    table = run(env, "usage", model_id, "--window", "1h").stdout
+    assert "per bucket" in table and "p99 ms" in table
+    assert f"{busy['latencyMs']['p99']:.1f}" in table
 
     run(env, "models", "delete", model_id, "--yes")
     gone = run(env, "models", "show", model_id, ok=False)

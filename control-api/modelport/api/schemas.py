@@ -251,5 +251,25 @@ class UsageSummary(CamelModel):
     buckets: list[UsageBucket]
 
 
+class TensorMetadata(CamelModel):
+    """One input or output as the runtime declares it (the Open Inference Protocol's
+    ``$metadata_tensor``): ``-1`` is a dimension of any size."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class ModelSchema(CamelModel):
+    """The model's inputs and outputs, read from its runtime's ``/v2/models/{id}``."""
+
+    model_id: str
+    platform: str = ""
+    inputs: list[TensorMetadata]
+    outputs: list[TensorMetadata]
+
+
 class Health(CamelModel):
     status: Literal["ok"]

@@ -22,7 +22,7 @@ from modelport.client import config as cfg
 from modelport.client._client import Client
 from modelport.client.errors import ApiError, ClientError
 from pydantic import BaseModel
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 
 
@@ -90,7 +90,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _emit(output: Output, value: Any, table: Callable[[], Table | str]) -> None:
+def _emit(output: Output, value: Any, table: Callable[[], RenderableType]) -> None:
     if output is Output.JSON:
         sys.stdout.write(json.dumps(_plain(value), indent=2) + "\n")
     else:
@@ -459,18 +459,43 @@ def usage(
     key: KeyOpt = None,
     output: OutOpt = Output.TABLE,
 ) -> None:
-    """Requests, errors and latency percentiles of a model over a time window."""
+    """Requests, errors and latency percentiles of a model over a time window, bucket by bucket
+    (the numbers the web UI's usage chart draws)."""
     with _client(url, key) as client:
         summary = client.usage(model_id, window=window)
     lat = summary.latency_ms
     pairs = {
         "requests (window)": summary.requests,
         "errors (window)": summary.errors,
-        "latency p50/p90/p99 ms": f"{lat.p50} / {lat.p90} / {lat.p99}",
+        "latency p50/p90/p99 ms": f"{_ms(lat.p50)} / {_ms(lat.p90)} / {_ms(lat.p99)}",
         "requests (all time)": summary.request_count,
         "last used": summary.last_used,
     }
-    _emit(output, summary, lambda: _pairs(f"usage of {model_id}, {window}", pairs))
+    rows = [
+        (
+            b.start.astimezone().strftime("%Y-%m-%d %H:%M"),
+            b.requests,
+            b.errors,
+            _ms(b.latency_ms.p50),
+            _ms(b.latency_ms.p90),
+            _ms(b.latency_ms.p99),
+        )
+        for b in summary.buckets
+    ]
+    columns = ["from", "requests", "errors", "p50 ms", "p90 ms", "p99 ms"]
+    _emit(
+        output,
+        summary,
+        lambda: Group(
+            _pairs(f"usage of {model_id}, {window}", pairs),
+            _table("per bucket", columns, rows),
+        ),
+    )
+
+
+def _ms(value: float | None) -> str:
+    """A latency as the web UI shows it: one decimal, a dash when there were no requests."""
+    return "-" if value is None else f"{value:.1f}"
 
 
 def register(app: typer.Typer) -> None:

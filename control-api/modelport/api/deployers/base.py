@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+import httpx
 from modelport.api.schemas import DeploymentSettings
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
+
+
+def fetch_metadata(url: str, *, token: str) -> dict[str, Any] | None:
+    """GET a runtime's model metadata document; None when it does not answer with one."""
+    try:
+        response = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=5.0)
+        doc = response.json() if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,11 @@ class Deployer(Protocol):
 
     def state(self, model_id: str) -> DeploymentState: ...
 
+    def metadata(self, model_id: str, *, token: str) -> dict[str, Any] | None:
+        """The runtime's model metadata (``GET /v2/models/{id}``, sent with ``token``, the
+        model's usage token, as a bearer), or None while no runtime answers it."""
+        ...
+
     def states(self, model_ids: list[str]) -> dict[str, DeploymentState]:
         """States of several models at once (one call for a page of the model list)."""
         ...
@@ -110,6 +126,9 @@ class NoDeployer:
 
     def states(self, model_ids: list[str]) -> dict[str, DeploymentState]:
         return {m: self.state(m) for m in model_ids}
+
+    def metadata(self, model_id: str, *, token: str) -> dict[str, Any] | None:
+        return None
 
     def close(self) -> None:
         return None

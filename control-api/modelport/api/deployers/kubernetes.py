@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from kubernetes.client import Configuration
-from modelport.api.deployers.base import DeploymentSpec, DeploymentState
+from modelport.api.deployers.base import DeploymentSpec, DeploymentState, fetch_metadata
 from modelport.api.settings import ApiSettings
 from modelport.core import constants as c
 from modelport.core.crypto import encode_data_key
@@ -177,6 +177,12 @@ class KubernetesDeployer:
     def state(self, model_id: str) -> DeploymentState:
         found = self.kube.get(API_VERSION, c.KIND, self.namespace, model_id)
         return _state(found) if found else DeploymentState(phase="Pending", message="not found")
+
+    def metadata(self, model_id: str, *, token: str) -> dict[str, Any] | None:
+        """Read through the model's public endpoint, as a client would: the runtime's network
+        policy admits only the ingress controller."""
+        url = self.state(model_id).url or self.endpoint_url(model_id)
+        return fetch_metadata(f"{url.rstrip('/')}/v2/models/{model_id}", token=token)
 
     def states(self, model_ids: list[str]) -> dict[str, DeploymentState]:
         ours = f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}"

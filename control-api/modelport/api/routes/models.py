@@ -1,8 +1,8 @@
-"""Upload, list, read, change and delete models; versions and rollback; usage."""
+"""Upload, list, read, change and delete models; versions and rollback; usage; schema."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -11,6 +11,7 @@ from modelport.api.deps import Ctx, CurrentUser, SessionDep
 from modelport.api.schemas import (
     ModelList,
     ModelMetadata,
+    ModelSchema,
     ModelStatus,
     ModelUpdate,
     RollbackRequest,
@@ -18,7 +19,7 @@ from modelport.api.schemas import (
     UsageSummary,
     VersionList,
 )
-from modelport.api.services import models, usage
+from modelport.api.services import models, schema, usage
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 
@@ -110,3 +111,16 @@ def model_usage(
     window: Annotated[str, Query(pattern="^(1h|24h|7d|30d)$")] = "24h",
 ) -> UsageSummary:
     return usage.summary(session, caller=caller, model_id=model_id, window=window)
+
+
+@router.get("/{model_id}/schema")
+def model_schema(model_id: str, session: SessionDep, ctx: Ctx, caller: CurrentUser) -> ModelSchema:
+    return schema.model_schema(session, ctx=ctx, caller=caller, model_id=model_id)
+
+
+@router.get("/{model_id}/openapi.json")
+def model_openapi(
+    model_id: str, session: SessionDep, ctx: Ctx, caller: CurrentUser
+) -> dict[str, Any]:
+    """OpenAPI 3.1 for calling this model at its endpoint, generated from its schema."""
+    return schema.openapi_document(session, ctx=ctx, caller=caller, model_id=model_id)

@@ -15,13 +15,14 @@ from modelport.core.errors import BadInput, Unauthenticated
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-#: Windows the usage endpoint accepts, and the bucket width of each.
-WINDOWS: dict[str, tuple[timedelta, timedelta]] = {
-    "1h": (timedelta(hours=1), timedelta(minutes=5)),
-    "24h": (timedelta(hours=24), timedelta(hours=1)),
-    "7d": (timedelta(days=7), timedelta(days=1)),
-    "30d": (timedelta(days=30), timedelta(days=1)),
+#: Windows the usage endpoint accepts: the width of each bucket and how many buckets there are.
+WINDOWS: dict[str, tuple[timedelta, int]] = {
+    "1h": (timedelta(minutes=5), 12),
+    "24h": (timedelta(hours=1), 24),
+    "7d": (timedelta(hours=6), 28),
+    "30d": (timedelta(days=1), 30),
 }
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def record_report(session: Session, *, ctx: AppContext, token: str, report: UsageReport) -> None:
@@ -79,21 +80,26 @@ def _token_ok(ctx: AppContext, model_id: str, token: str) -> bool:
 
 
 def summary(session: Session, *, caller: Principal, model_id: str, window: str) -> UsageSummary:
-    """Counts and latency percentiles over the last ``window``, with a series of buckets."""
+    """Counts and latency percentiles over the last ``window``, with every bucket of it.
+
+    Buckets are aligned to their width (whole hours for ``24h``) and all present, empty ones
+    with zero requests and no latency, so a chart has a time axis; the newest is still filling.
+    """
     if window not in WINDOWS:
         raise BadInput(f"window must be one of {', '.join(WINDOWS)}", details={"window": window})
     model = owned(session, caller=caller, model_id=model_id)
-    span, width = WINDOWS[window]
+    width, count = WINDOWS[window]
     end = datetime.now(UTC)
-    start = end - span
+    start = _floor(end, width) + width - width * count
     rows = session.scalars(
         select(UsageWindow)
         .where(UsageWindow.model_id == model.id, UsageWindow.window_end > start)
         .order_by(UsageWindow.window_end)
     ).all()
-    buckets: dict[int, list[UsageWindow]] = {}
+    groups: list[list[UsageWindow]] = [[] for _ in range(count)]
     for row in rows:
-        buckets.setdefault(int((row.window_end - start) / width), []).append(row)
+        index = int((row.window_end - start) / width)
+        groups[min(max(index, 0), count - 1)].append(row)
     series = [
         UsageBucket(
             start=start + width * i,
@@ -102,7 +108,7 @@ def summary(session: Session, *, caller: Principal, model_id: str, window: str) 
             errors=sum(r.errors for r in group),
             latency_ms=_combine(group),
         )
-        for i, group in sorted(buckets.items())
+        for i, group in enumerate(groups)
     ]
     return UsageSummary(
         model_id=model.id,
@@ -114,6 +120,11 @@ def summary(session: Session, *, caller: Principal, model_id: str, window: str) 
         last_used=model.last_used,
         buckets=series,
     )
+
+
+def _floor(moment: datetime, width: timedelta) -> datetime:
+    """The start of the ``width`` bucket (counted from the Unix epoch) that holds ``moment``."""
+    return _EPOCH + width * ((moment - _EPOCH) // width)
 
 
 def _combine(rows: list[UsageWindow]) -> Latency:

@@ -19,14 +19,16 @@ import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter
-from modelport.api.deployers.base import DeploymentSpec, DeploymentState
+from modelport.api.deployers.base import DeploymentSpec, DeploymentState, fetch_metadata
 from modelport.api.deployers.local.isolation import RuntimeUser
 from modelport.api.deployers.local.proxy import Proxy
 from modelport.api.deployers.local.supervisor import Supervisor
 from modelport.api.settings import ApiSettings
 from modelport.core.crypto import encode_data_key
+from modelport.core.errors import NotFound, NotReady
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,13 @@ class LocalDeployer:
     def state(self, model_id: str) -> DeploymentState:
         state = self._supervisor.state(model_id)
         return dataclasses.replace(state, url=self.endpoint_url(model_id))
+
+    def metadata(self, model_id: str, *, token: str) -> dict[str, Any] | None:
+        try:
+            port = self._supervisor.upstream(model_id)
+        except (NotFound, NotReady):
+            return None
+        return fetch_metadata(f"http://127.0.0.1:{port}/v2/models/{model_id}", token=token)
 
     def states(self, model_ids: list[str]) -> dict[str, DeploymentState]:
         return {m: self.state(m) for m in model_ids}
