@@ -1,4 +1,5 @@
-"""HTTP endpoints: Open Inference Protocol v2, KServe v1, ``/predict``, health and metrics.
+"""HTTP endpoints: Open Inference Protocol v2, KServe v1, ``/predict`` and health; ``/metrics``
+on a port of its own (``modelport.core.metrics_server``), which no Ingress or proxy routes.
 
 Endpoint → protocol (decode) → data plane → model → protocol (encode). The routes are plain
 Starlette routes on raw requests: each protocol module parses with orjson and checks the request
@@ -18,12 +19,13 @@ from typing import Any
 import orjson
 from modelport.core.errors import ModelportError, NotFound, NotReady, TooLarge
 from modelport.core.formats import SNIFF_BYTES, sniff
+from modelport.core.metrics_server import metrics_server
 from modelport.runtime import protocols
 from modelport.runtime.artifact import fetch_plaintext
 from modelport.runtime.auth import Authenticator, KeyStore
 from modelport.runtime.dataplane import DataPlane
 from modelport.runtime.loaders import ModelLoadError, ServedModel, load_model
-from modelport.runtime.metrics import CONTENT_TYPE_LATEST, RuntimeMetrics
+from modelport.runtime.metrics import RuntimeMetrics
 from modelport.runtime.protocols import Reply
 from modelport.runtime.settings import RuntimeSettings
 from modelport.runtime.usage import UsageReporter
@@ -138,6 +140,15 @@ class Endpoints:
 
         return wrapped
 
+    def keyed(self, handler: Handler) -> Handler:
+        """Wrap a metadata route: it needs a key exactly when inference does."""
+
+        async def wrapped(request: Request) -> Response:
+            self.auth.check(request.headers)
+            return await handler(request)
+
+        return wrapped
+
     async def body(self, request: Request) -> bytes:
         limit = self.settings.max_request_bytes
         declared = request.headers.get("content-length")
@@ -174,9 +185,6 @@ class Endpoints:
 
     async def v1_models(self, request: Request) -> Response:
         return json_response({"models": [self.plane.name]})
-
-    async def metrics_endpoint(self, request: Request) -> Response:
-        return Response(self.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     # -- inference: decode, infer, encode
 
@@ -232,7 +240,10 @@ def create_app(
         if plane.model is None:
             tasks.append(asyncio.create_task(_load(settings, plane, metrics, on_fatal)))
         try:
-            yield
+            async with metrics_server(
+                metrics.registry, host=settings.metrics_host, port=settings.metrics_port
+            ):
+                yield
         finally:
             for task in tasks:
                 task.cancel()
@@ -261,15 +272,14 @@ def _add_routes(app: Starlette, ep: Endpoints) -> None:
     for base in ("/v2/models/{name}", "/v2/models/{name}" + versioned):
         app.add_route(base + "/infer", ep.inference("v2", ep.v2_infer), methods=["POST"])
         app.add_route(base + "/ready", ep.model_ready, methods=["GET"])
-        app.add_route(base, ep.model_metadata, methods=["GET"])
+        app.add_route(base, ep.keyed(ep.model_metadata), methods=["GET"])
     app.add_route("/v2/health/live", ep.live, methods=["GET"])
     app.add_route("/v2/health/ready", ep.ready, methods=["GET"])
-    app.add_route("/v2", ep.server_metadata, methods=["GET"])
+    app.add_route("/v2", ep.keyed(ep.server_metadata), methods=["GET"])
     app.add_route("/v1/models/{name}:predict", ep.inference("v1", ep.v1_predict), methods=["POST"])
-    app.add_route("/v1/models/{name}", ep.model_ready, methods=["GET"])
-    app.add_route("/v1/models", ep.v1_models, methods=["GET"])
+    app.add_route("/v1/models/{name}", ep.keyed(ep.model_ready), methods=["GET"])
+    app.add_route("/v1/models", ep.keyed(ep.v1_models), methods=["GET"])
     app.add_route("/predict", ep.inference("predict", ep.predict), methods=["POST"])
-    app.add_route("/metrics", ep.metrics_endpoint, methods=["GET"])
 
 
 async def _modelport_error(request: Request, exc: Exception) -> Response:
