@@ -160,6 +160,8 @@ def launch_modelport(
         "--format", "joblib",
         "--host", "127.0.0.1",
         "--port", str(port),
+        "--metrics-host", "127.0.0.1",
+        "--metrics-port", str(free_port()),
     ]  # fmt: skip
     return argv, {"MODELPORT_RUNTIME_AUTH_REQUIRED": "false"}
 

@@ -474,8 +474,8 @@ def start_runtime_from_pod(stack: Stack, model_id: str, api_url: str) -> LocalRu
     """Start `modelport-runtime` exactly as the model's pod would, on this machine.
 
     Secret volumes become folders holding the Secret's files at the paths the container mounts
-    them; the environment is the container's, with its Secrets resolved. Only the listen address
-    and the usage URL (the in-cluster Service name does not resolve here) change.
+    them; the environment is the container's, with its Secrets resolved. Only the listen addresses,
+    the ports and the usage URL (the in-cluster Service name does not resolve here) change.
     """
     deployment = f"mlmodel-{model_id}"
     pod = pod_template(stack.cluster, stack.namespace, deployment)
@@ -499,9 +499,10 @@ def start_runtime_from_pod(stack: Stack, model_id: str, api_url: str) -> LocalRu
         if matching:
             mount_path = max(matching, key=len)
             env[key] = str(mounts[mount_path]) + value[len(mount_path) :]
-    (port,) = free_ports(1)
+    port, metrics_port = free_ports(2)
     prefix = "MODELPORT_RUNTIME_"
     env.update({f"{prefix}HOST": "127.0.0.1", f"{prefix}PORT": str(port)})
+    env.update({f"{prefix}METRICS_HOST": "127.0.0.1", f"{prefix}METRICS_PORT": str(metrics_port)})
     if f"{prefix}USAGE_REPORT_URL" in env:
         env[f"{prefix}USAGE_REPORT_URL"] = f"{api_url}/api/v1/internal/usage"
     process = Process(

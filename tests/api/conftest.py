@@ -23,7 +23,7 @@ from modelport.api.settings import ApiSettings
 from modelport.core.keys import new_master_key_entry
 from modelport.core.storage import S3Store
 
-from testing.ports import free_port
+from testing.harness.process import free_ports
 
 
 class LiveServer:
@@ -72,6 +72,7 @@ class LiveApi:
     server: LiveServer
     bucket: str
     s3: Any
+    metrics_url: str
     client: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
@@ -81,6 +82,12 @@ class LiveApi:
     def ctx(self) -> AppContext:
         ctx: AppContext = self.app.state.ctx
         return ctx
+
+    def metrics(self) -> str:
+        """The metrics server's exposition (a port of its own, beside the API's)."""
+        response = httpx.get(self.metrics_url, timeout=10)
+        assert response.status_code == 200, response.text
+        return response.text
 
     def user(self, *, prefix: str = "u") -> User:
         """Sign up a fresh user and log in."""
@@ -141,13 +148,14 @@ def make_api(db_url: str, s3_server: Any, tmp_path: Path) -> Iterator[MakeApi]:
     ) -> LiveApi:
         s3_server.start()
         bucket = s3_server.create_bucket()
-        port = free_port()
+        port, metrics_port = free_ports(2)
         values: dict[str, Any] = {
             "database_url": db_url,
             "artifact_uri": f"s3://{bucket}/artifacts",
             "s3_endpoint_url": s3_server.endpoint_url,
             "master_keys": new_master_key_entry("k1"),
             "public_url": f"http://127.0.0.1:{port}",
+            "metrics_port": metrics_port,
             "deployer": "none",
             "data_dir": tmp_path / "data",
             "spool_dir": tmp_path / "spool",
@@ -172,7 +180,15 @@ def make_api(db_url: str, s3_server: Any, tmp_path: Path) -> Iterator[MakeApi]:
         app = create_app(settings, deployer=deployer, store=store)
         server = LiveServer(app, port)
         server.start()
-        api = LiveApi(url=server.url, app=app, server=server, bucket=bucket, s3=s3_server)
+        metrics_url = f"http://{settings.metrics_host}:{settings.metrics_port}/metrics"
+        api = LiveApi(
+            url=server.url,
+            app=app,
+            server=server,
+            bucket=bucket,
+            s3=s3_server,
+            metrics_url=metrics_url,
+        )
         started.append(api)
         return api
 

@@ -54,7 +54,7 @@ def test_upload_stores_encrypted_artifact_and_metadata(api: LiveApi) -> None:
     data_key = api.ctx.keys.unwrap(WrappedKey.decode(wrapped), bound_to)
     assert b"".join(decrypt_stream([stored], data_key)) == content
     assert spool_entries(api) == []
-    metrics = api.client.get("/metrics").text
+    metrics = api.metrics()
     assert 'modelport_api_uploads_total{outcome="ok"} 1.0' in metrics
 
 
@@ -66,7 +66,7 @@ def test_unsupported_extension_lists_formats(api: LiveApi) -> None:
     assert ".onnx" in err["message"] and ".pkl" in err["message"]
     assert set(err["details"]["supportedFormats"]) >= {".onnx", ".pkl", ".joblib", ".h5", ".pt"}
     assert "timestamp" in err
-    metrics = api.client.get("/metrics").text
+    metrics = api.metrics()
     assert 'modelport_api_uploads_total{outcome="unsupported_format"} 1.0' in metrics
 
 
@@ -453,10 +453,7 @@ def test_deploy_failure_leaves_no_model_behind(make_api: MakeApi) -> None:
     assert count_rows(api.ctx.db, "models") == before
     assert count_rows(api.ctx.db, "stored_artifacts") == count_rows(api.ctx.db, "model_versions")
     assert api.objects() == [] and spool_entries(api) == []
-    assert (
-        'modelport_api_uploads_total{outcome="deploy_failed"} 1.0'
-        in api.client.get("/metrics").text
-    )
+    assert 'modelport_api_uploads_total{outcome="deploy_failed"} 1.0' in api.metrics()
 
 
 def test_version_deploy_failure_keeps_the_previous_version(make_api: MakeApi) -> None:

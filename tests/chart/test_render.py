@@ -465,3 +465,36 @@ def test_locked_down_egress() -> None:
         "mp-modelport-operator",
         "mp-modelport-models",
     }
+
+
+def test_metrics_ports_are_apart_from_the_routed_port() -> None:
+    """The API's /metrics is on a port of its own: the Ingress routes only `http`, Prometheus
+    (and only Prometheus) reaches `metrics`, and every ServiceMonitor scrapes `metrics`."""
+    [values_file] = [p for p in CI_VALUES if p.name == "monitoring.yaml"]
+    manifests = render(values_files=[values_file], set_values={"api.ingress.enabled": "true"})
+    pod = find(manifests, "Deployment", "-api")["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "http": 8000,
+        "metrics": 9100,
+    }
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MODELPORT_API_METRICS_PORT"] == "9100"
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == "9100"
+    service = find(manifests, "Service", "-api")["spec"]
+    assert [(p["name"], p["targetPort"]) for p in service["ports"]] == [
+        ("http", "http"),
+        ("metrics", "metrics"),
+    ]
+    [rule] = find(manifests, "Ingress", "-api")["spec"]["rules"]
+    assert [p["backend"]["service"]["port"] for p in rule["http"]["paths"]] == [{"name": "http"}]
+    policy = find(manifests, "NetworkPolicy", "-api")["spec"]["ingress"]
+    prometheus = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+    }
+    assert [r["ports"][0]["port"] for r in policy] == ["http", "metrics"]
+    assert prometheus not in policy[0]["from"]
+    assert policy[1]["from"] == [prometheus]
+    monitors = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "ServiceMonitor"}
+    for name in ("mp-modelport-api", "mp-modelport-models"):
+        assert monitors[name]["spec"]["endpoints"][0]["port"] == "metrics"

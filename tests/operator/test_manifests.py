@@ -76,7 +76,12 @@ def test_deployment_of_an_encrypted_cpu_model(settings: OperatorSettings) -> Non
             "template": {
                 "metadata": {
                     "labels": LABELS,
-                    "annotations": {"modelport.io/key-checksum": "abc123"},
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": "9090",
+                        "prometheus.io/path": "/metrics",
+                        "modelport.io/key-checksum": "abc123",
+                    },
                 },
                 "spec": {
                     "serviceAccountName": "mlmodel-iris",
@@ -94,7 +99,10 @@ def test_deployment_of_an_encrypted_cpu_model(settings: OperatorSettings) -> Non
                             "name": "runtime",
                             "image": f"ghcr.io/modelport/runtime-onnx:{VERSION}",
                             "imagePullPolicy": "IfNotPresent",
-                            "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
+                            "ports": [
+                                {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+                                {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},
+                            ],
                             "env": [
                                 {"name": env + "MODEL_NAME", "value": "iris"},
                                 {
@@ -109,6 +117,8 @@ def test_deployment_of_an_encrypted_cpu_model(settings: OperatorSettings) -> Non
                                 },
                                 {"name": env + "HOST", "value": "0.0.0.0"},
                                 {"name": env + "PORT", "value": "8080"},
+                                {"name": env + "METRICS_HOST", "value": "0.0.0.0"},
+                                {"name": env + "METRICS_PORT", "value": "9090"},
                                 {
                                     "name": env + "AUTH_KEYS_FILE",
                                     "value": "/var/run/modelport/keys/auth-keys.json",
@@ -174,7 +184,7 @@ def test_unencrypted_model_mounts_only_the_auth_keys_and_tolerates_no_secret(
 ) -> None:
     dep = m.deployment(make_model(), settings, key_checksum=None)
     pod = dep["spec"]["template"]
-    assert "annotations" not in pod["metadata"]
+    assert "modelport.io/key-checksum" not in pod["metadata"]["annotations"]
     keys = pod["spec"]["volumes"][0]["secret"]
     assert keys == {
         "secretName": "mlmodel-iris-key",
@@ -254,7 +264,10 @@ def test_service(settings: OperatorSettings) -> None:
         "spec": {
             "type": "ClusterIP",
             "selector": SELECTOR,
-            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [
+                {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+                {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"},
+            ],
         },
     }
 
@@ -345,7 +358,11 @@ def test_hpa_scales_the_mlmodel(settings: OperatorSettings) -> None:
 
 def test_network_policy(settings: OperatorSettings) -> None:
     custom = settings.model_copy(
-        update={"artifact_store_cidrs": ["10.20.0.0/16"], "control_api_namespace": "modelport"}
+        update={
+            "artifact_store_cidrs": ["10.20.0.0/16"],
+            "control_api_namespace": "modelport",
+            "metrics_namespace": "monitoring",
+        }
     )
     assert m.network_policy(make_model(), custom) == {
         "apiVersion": "networking.k8s.io/v1",
@@ -367,7 +384,17 @@ def test_network_policy(settings: OperatorSettings) -> None:
                         }
                     ],
                     "ports": [{"protocol": "TCP", "port": 8080}],
-                }
+                },
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+                            }
+                        }
+                    ],
+                    "ports": [{"protocol": "TCP", "port": 9090}],
+                },
             ],
             "egress": [
                 {

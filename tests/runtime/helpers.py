@@ -95,17 +95,24 @@ class RuntimeProcess:
     args: list[str]
     env: dict[str, str]
     port: int = field(default_factory=free_port)
+    metrics_port: int = field(default_factory=free_port)
     process: subprocess.Popen[str] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MODELPORT_RUNTIME_")}
         env.update(self.env)
         env["MODELPORT_RUNTIME_HOST"] = "127.0.0.1"
         env["MODELPORT_RUNTIME_PORT"] = str(self.port)
+        env["MODELPORT_RUNTIME_METRICS_HOST"] = "127.0.0.1"
+        env["MODELPORT_RUNTIME_METRICS_PORT"] = str(self.metrics_port)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "modelport.runtime.main", *self.args],
             env=env,

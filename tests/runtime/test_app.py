@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from modelport.core.metrics_server import metrics_app
 from modelport.runtime.app import create_app
 from modelport.runtime.loaders.sklearn import SklearnModel
 from modelport.runtime.settings import RuntimeSettings
@@ -261,10 +262,13 @@ async def test_prediction_past_its_timeout_is_504(estimator):
         assert error["details"] == {"timeoutSeconds": 0.2}
 
 
-async def test_metrics_count_requests_errors_latency_and_in_flight(client):
-    await client.post("/v2/models/iris/infer", json=v2_request(sample_rows(1)))
-    await client.post("/v1/models/iris:predict", json={"instances": [[1.0]]})
-    text = (await client.get("/metrics")).text
+async def test_metrics_count_requests_errors_latency_and_in_flight(estimator):
+    app = create_app(make_settings(), model=SklearnModel(estimator))
+    async with client_for(app) as client, client_for(metrics_app(app.state.metrics.registry)) as m:
+        await client.post("/v2/models/iris/infer", json=v2_request(sample_rows(1)))
+        await client.post("/v1/models/iris:predict", json={"instances": [[1.0]]})
+        assert_error(await client.get("/metrics"), 404, "not_found")
+        text = (await m.get("/metrics")).text
     assert 'modelport_runtime_requests_total{code="200",model="iris",protocol="v2"} 1.0' in text
     assert 'modelport_runtime_requests_total{code="400",model="iris",protocol="v1"} 1.0' in text
     errors = 'request_errors_total{error="invalid_input",model="iris",protocol="v1"} 1.0'

@@ -11,6 +11,10 @@ Secrets come from Secrets by reference and never appear in the rendered manifest
     secretKeyRef:
       name: {{ required "database.existingSecret must name the Secret holding the PostgreSQL URL" .Values.database.existingSecret }}
       key: {{ .Values.database.secretKey }}
+- name: MODELPORT_API_METRICS_HOST
+  value: 0.0.0.0
+- name: MODELPORT_API_METRICS_PORT
+  value: {{ $api.service.metricsPort | quote }}
 - name: MODELPORT_API_DB_POOL_SIZE
   value: {{ $api.dbPoolSize | quote }}
 - name: MODELPORT_API_MASTER_KEYS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from modelport.api.context import AppContext
 from modelport.api.db.session import Database
 from modelport.api.deployers.base import Deployer, NoDeployer
+from modelport.api.docs import mount_docs
 from modelport.api.errors import DatabaseUnavailable
 from modelport.api.hosts import HostPolicy, TrustedHostMiddleware
 from modelport.api.metrics import Metrics
@@ -26,6 +27,7 @@ from modelport.api.settings import ApiSettings
 from modelport.api.throttle import LoginGuard
 from modelport.api.web import mount_ui
 from modelport.core.errors import ModelportError, error_body
+from modelport.core.metrics_server import metrics_server
 from modelport.core.ratelimit import RateLimiter
 from modelport.core.storage import ArtifactStore, FileStore, S3Options, S3Store
 from modelport.core.version import VERSION
@@ -99,6 +101,10 @@ def create_app(
         title="Modelport control API",
         version=VERSION,
         lifespan=_lifespan(ctx),
+        # FastAPI's own docs pages load their scripts from a CDN; mount_docs serves them here.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         responses={400: {"model": _error_model()}},
         openapi_tags=[{"name": "models", "description": "Upload and manage models."}],
     )
@@ -107,6 +113,7 @@ def create_app(
         app.include_router(router)
     app.include_router(health.router)
     mount_ui(app)
+    mount_docs(app)
     deployer_routes = ctx.deployer.router()
     if deployer_routes is not None:
         app.include_router(deployer_routes)
@@ -132,7 +139,17 @@ def _lifespan(ctx: AppContext) -> Callable[[FastAPI], Any]:
         await run_in_threadpool(ctx.db.ensure_migrated)
         await run_in_threadpool(_start_deployer, ctx)
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                settings = ctx.settings
+                if settings.metrics_port is not None:
+                    await stack.enter_async_context(
+                        metrics_server(
+                            ctx.metrics.registry,
+                            host=settings.metrics_host,
+                            port=settings.metrics_port,
+                        )
+                    )
+                yield
         finally:
             await run_in_threadpool(ctx.deployer.close)
             ctx.db.dispose()

@@ -2,7 +2,8 @@
 route runs, so that a web page on another origin cannot reach the API through DNS rebinding
 (its requests carry the page's own host name).
 
-Health probes and metrics answer every host: the kubelet and Prometheus address a pod by its IP.
+Health probes answer every host: the kubelet addresses a pod by its IP (metrics are on a port of
+their own, which this middleware does not guard).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from modelport.core.errors import error_body
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 #: Paths the kubelet's probes and Prometheus reach by pod IP; they answer whatever the host.
-EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 def split_host(value: str) -> tuple[str, str | None]:

@@ -145,6 +145,11 @@ class ApiSettings(BaseSettings):
     refused (400, ``undecidable``)."""
     public_url: str = "http://127.0.0.1:8000"
     """The API's own external base URL (endpoint URLs of locally run models are built from it)."""
+    metrics_host: str = "127.0.0.1"
+    """Listen address of the metrics server (``0.0.0.0`` in a pod, where Prometheus scrapes it)."""
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    """Port of the Prometheus ``/metrics`` server that runs beside the API, apart from the port
+    the Ingress routes; unset: no metrics server (``modelport up``)."""
     usage_report_url: str | None = None
     """Where runtimes POST usage reports; default ``{public_url}/api/v1/internal/usage``."""
     usage_token: SecretStr | None = None

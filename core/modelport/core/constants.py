@@ -21,6 +21,8 @@ SECRET_AUTH_KEYS = "auth-keys.json"  # noqa: S105
 #: The model's own bearer token for usage reports (derived by the control API).
 SECRET_USAGE_TOKEN = "usage-token"  # noqa: S105
 RUNTIME_PORT = 8080
+#: The runtime's Prometheus port: reached in-cluster only, never routed by an Ingress or proxy.
+RUNTIME_METRICS_PORT = 9090
 ENV_PREFIX_RUNTIME = "MODELPORT_RUNTIME_"
 
 

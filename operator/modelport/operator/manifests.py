@@ -22,6 +22,14 @@ KEYS_DIR = "/var/run/modelport/keys"
 USAGE_DIR = "/var/run/modelport/usage"
 LIVE_PATH = "/v2/health/live"
 READY_PATH = "/v2/health/ready"
+METRICS_PATH = "/metrics"
+#: Where annotation-driven Prometheus scrapes the runtime: its metrics port, which the Service
+#: exposes apart from ``http`` and the Ingress never routes.
+SCRAPE_ANNOTATIONS = {
+    "prometheus.io/scrape": "true",
+    "prometheus.io/port": str(c.RUNTIME_METRICS_PORT),
+    "prometheus.io/path": METRICS_PATH,
+}
 ENV = c.ENV_PREFIX_RUNTIME
 
 
@@ -151,6 +159,8 @@ def runtime_env(model: MLModel, settings: OperatorSettings) -> list[dict[str, An
         ("KEY_FILE", f"{KEYS_DIR}/{c.SECRET_DATA_KEY}" if spec.artifact.key_secret_ref else None),
         ("HOST", "0.0.0.0"),  # noqa: S104 - the pod's own address space
         ("PORT", str(c.RUNTIME_PORT)),
+        ("METRICS_HOST", "0.0.0.0"),  # noqa: S104 - scraped in-cluster; no Ingress routes it
+        ("METRICS_PORT", str(c.RUNTIME_METRICS_PORT)),
         ("AUTH_KEYS_FILE", f"{KEYS_DIR}/{c.SECRET_AUTH_KEYS}"),
         ("AUTH_REQUIRED", "true" if spec.auth_required else "false"),
         ("RATE_LIMIT_PER_MINUTE", str(spec.rate_limit_per_minute)),
@@ -220,7 +230,10 @@ def _container(model: MLModel, settings: OperatorSettings) -> dict[str, Any]:
         "name": CONTAINER_NAME,
         "image": model.spec.runtime_image or settings.runtime_image(model.spec.format, gpu=gpu),
         "imagePullPolicy": settings.image_pull_policy,
-        "ports": [{"name": "http", "containerPort": c.RUNTIME_PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": c.RUNTIME_PORT, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": c.RUNTIME_METRICS_PORT, "protocol": "TCP"},
+        ],
         "env": runtime_env(model, settings),
         "resources": container_resources(model, settings),
         # Loading a big model may take minutes; liveness only starts once it is up.
@@ -312,9 +325,10 @@ def deployment(
 ) -> dict[str, Any]:
     """The runtime pods. `key_checksum` (of the data key) rolls them when the key is rotated."""
     name = model.metadata.name
-    template_meta: dict[str, Any] = {"labels": common_labels(model)}
+    annotations = dict(SCRAPE_ANNOTATIONS)
     if key_checksum:
-        template_meta["annotations"] = {ANNOTATION_KEY_CHECKSUM: key_checksum}
+        annotations[ANNOTATION_KEY_CHECKSUM] = key_checksum
+    template_meta: dict[str, Any] = {"labels": common_labels(model), "annotations": annotations}
     return _object(
         DEPLOYMENT,
         _metadata(model),
@@ -335,19 +349,27 @@ def deployment(
 
 
 def service(model: MLModel) -> dict[str, Any]:
-    port = {"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}
+    """Two ports: ``http`` (the Ingress's backend) and ``metrics`` (scraped in-cluster only)."""
+    http = {"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}
+    metrics = {
+        "name": "metrics",
+        "port": c.RUNTIME_METRICS_PORT,
+        "targetPort": "metrics",
+        "protocol": "TCP",
+    }
     return _object(
         SERVICE,
         _metadata(model),
         spec={
             "type": "ClusterIP",
             "selector": selector_labels(model.metadata.name),
-            "ports": [port],
+            "ports": [http, metrics],
         },
     )
 
 
 def ingress(model: MLModel, settings: OperatorSettings) -> dict[str, Any]:
+    """Routes the Service's ``http`` port only; metrics stay inside the cluster."""
     rule, overrides = settings.endpoint_rule(), model.spec.ingress
     name, namespace = model.metadata.name, model.metadata.namespace
     host = rule.host(name, namespace, overrides)
@@ -409,11 +431,16 @@ def _peer(namespace: str, pod_labels: dict[str, str]) -> dict[str, Any]:
 
 
 def network_policy(model: MLModel, settings: OperatorSettings) -> dict[str, Any]:
-    """Only the ingress controller (and metrics scraper) in; DNS and the artifact store out."""
-    http = [{"protocol": "TCP", "port": c.RUNTIME_PORT}]
-    sources = [_peer(settings.ingress_controller_namespace, settings.ingress_controller_pod_labels)]
+    """In: the ingress controller to the http port, Prometheus (when its namespace is named) to
+    the metrics port. Out: DNS, the artifact store and the control API."""
+    controller = _peer(
+        settings.ingress_controller_namespace, settings.ingress_controller_pod_labels
+    )
+    ingress = [{"from": [controller], "ports": [{"protocol": "TCP", "port": c.RUNTIME_PORT}]}]
     if settings.metrics_namespace:
-        sources.append(_peer(settings.metrics_namespace, {}))
+        scraper = _peer(settings.metrics_namespace, {})
+        metrics = [{"protocol": "TCP", "port": c.RUNTIME_METRICS_PORT}]
+        ingress.append({"from": [scraper], "ports": metrics})
     dns_ports = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
     store = {
         "to": [{"ipBlock": {"cidr": cidr}} for cidr in settings.artifact_store_cidrs],
@@ -434,7 +461,7 @@ def network_policy(model: MLModel, settings: OperatorSettings) -> dict[str, Any]
         spec={
             "podSelector": {"matchLabels": selector_labels(model.metadata.name)},
             "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"from": sources, "ports": http}],
+            "ingress": ingress,
             "egress": egress,
         },
     )

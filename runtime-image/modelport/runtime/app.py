@@ -1,4 +1,5 @@
-"""HTTP endpoints: Open Inference Protocol v2, KServe v1, ``/predict``, health and metrics.
+"""HTTP endpoints: Open Inference Protocol v2, KServe v1, ``/predict`` and health; ``/metrics``
+on a port of its own (``modelport.core.metrics_server``), which no Ingress or proxy routes.
 
 Endpoint → protocol (decode) → data plane → model → protocol (encode). The routes are plain
 Starlette routes on raw requests: each protocol module parses with orjson and checks the request
@@ -9,21 +10,23 @@ is a ``ModelportError`` turned into the error body by the app's exception handle
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 from modelport.core.errors import ModelportError, NotFound, NotReady, TooLarge
 from modelport.core.formats import SNIFF_BYTES, sniff
+from modelport.core.metrics_server import metrics_server
 from modelport.runtime import protocols
 from modelport.runtime.artifact import fetch_plaintext
-from modelport.runtime.auth import Authenticator, KeyStore
+from modelport.runtime.auth import Authenticator, KeyStore, presented_key
 from modelport.runtime.dataplane import DataPlane
 from modelport.runtime.loaders import ModelLoadError, ServedModel, load_model
-from modelport.runtime.metrics import CONTENT_TYPE_LATEST, RuntimeMetrics
+from modelport.runtime.metrics import RuntimeMetrics
 from modelport.runtime.protocols import Reply
 from modelport.runtime.settings import RuntimeSettings
 from modelport.runtime.usage import UsageReporter
@@ -138,6 +141,29 @@ class Endpoints:
 
         return wrapped
 
+    def keyed(self, handler: Handler) -> Handler:
+        """Wrap a metadata route: it needs a key exactly when inference does, or the model's
+        usage token, with which the control API reads the schema it shows its owner (that token
+        reads metadata only: inference never accepts it)."""
+
+        async def wrapped(request: Request) -> Response:
+            if not self._from_control_api(request.headers):
+                self.auth.check(request.headers)
+            return await handler(request)
+
+        return wrapped
+
+    def _from_control_api(self, headers: Mapping[str, str]) -> bool:
+        token_file = self.settings.usage_token_file
+        presented = presented_key(headers)
+        if token_file is None or presented is None:
+            return False
+        try:
+            expected = token_file.read_text().strip()
+        except OSError:
+            return False
+        return bool(expected) and hmac.compare_digest(presented.encode(), expected.encode())
+
     async def body(self, request: Request) -> bytes:
         limit = self.settings.max_request_bytes
         declared = request.headers.get("content-length")
@@ -174,9 +200,6 @@ class Endpoints:
 
     async def v1_models(self, request: Request) -> Response:
         return json_response({"models": [self.plane.name]})
-
-    async def metrics_endpoint(self, request: Request) -> Response:
-        return Response(self.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     # -- inference: decode, infer, encode
 
@@ -232,7 +255,10 @@ def create_app(
         if plane.model is None:
             tasks.append(asyncio.create_task(_load(settings, plane, metrics, on_fatal)))
         try:
-            yield
+            async with metrics_server(
+                metrics.registry, host=settings.metrics_host, port=settings.metrics_port
+            ):
+                yield
         finally:
             for task in tasks:
                 task.cancel()
@@ -261,15 +287,14 @@ def _add_routes(app: Starlette, ep: Endpoints) -> None:
     for base in ("/v2/models/{name}", "/v2/models/{name}" + versioned):
         app.add_route(base + "/infer", ep.inference("v2", ep.v2_infer), methods=["POST"])
         app.add_route(base + "/ready", ep.model_ready, methods=["GET"])
-        app.add_route(base, ep.model_metadata, methods=["GET"])
+        app.add_route(base, ep.keyed(ep.model_metadata), methods=["GET"])
     app.add_route("/v2/health/live", ep.live, methods=["GET"])
     app.add_route("/v2/health/ready", ep.ready, methods=["GET"])
-    app.add_route("/v2", ep.server_metadata, methods=["GET"])
+    app.add_route("/v2", ep.keyed(ep.server_metadata), methods=["GET"])
     app.add_route("/v1/models/{name}:predict", ep.inference("v1", ep.v1_predict), methods=["POST"])
-    app.add_route("/v1/models/{name}", ep.model_ready, methods=["GET"])
-    app.add_route("/v1/models", ep.v1_models, methods=["GET"])
+    app.add_route("/v1/models/{name}", ep.keyed(ep.model_ready), methods=["GET"])
+    app.add_route("/v1/models", ep.keyed(ep.v1_models), methods=["GET"])
     app.add_route("/predict", ep.inference("predict", ep.predict), methods=["POST"])
-    app.add_route("/metrics", ep.metrics_endpoint, methods=["GET"])
 
 
 async def _modelport_error(request: Request, exc: Exception) -> Response:

@@ -1,11 +1,11 @@
-"""Prometheus metrics of one runtime, on a registry of its own (one per app)."""
+"""Prometheus metrics of one runtime, on a registry of its own (one per app), served by
+``modelport.core.metrics_server`` on the metrics port."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["CONTENT_TYPE_LATEST", "RuntimeMetrics"]
+__all__ = ["RuntimeMetrics"]
 
 _LATENCY_BUCKETS = (
     0.0005,
@@ -94,6 +94,3 @@ class RuntimeMetrics:
         hist.observe(seconds)
         if error is not None:
             self.errors.labels(self.model, protocol, error).inc()
-
-    def exposition(self) -> bytes:
-        return generate_latest(self.registry)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from modelport.core.constants import ENV_PREFIX_RUNTIME, RUNTIME_PORT
+from modelport.core.constants import ENV_PREFIX_RUNTIME, RUNTIME_METRICS_PORT, RUNTIME_PORT
 from modelport.core.formats import ModelFormat
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,7 +45,13 @@ class RuntimeSettings(BaseSettings):
     """Listen address."""
 
     port: int = Field(default=RUNTIME_PORT, ge=0, le=65535)
-    """Listen port."""
+    """Listen port of inference, metadata and health."""
+
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - Prometheus scrapes the pod's address
+    """Listen address of ``/metrics``."""
+
+    metrics_port: int = Field(default=RUNTIME_METRICS_PORT, ge=1, le=65535)
+    """Listen port of ``/metrics``: a port of its own, which no Ingress or proxy routes."""
 
     auth_keys_file: Path | None = None
     """Inference keys file (JSON, docs/contracts.md), mounted from the model's Secret."""
@@ -91,6 +97,14 @@ class RuntimeSettings(BaseSettings):
 
     debug_predict_delay_seconds: float = Field(default=0.0, ge=0)
     """Test-only: sleep this long inside every model call (exercises timeouts and draining)."""
+
+    @model_validator(mode="after")
+    def _metrics_port_apart(self) -> RuntimeSettings:
+        if self.metrics_port == self.port:
+            raise ValueError(
+                f"metrics_port and port are both {self.port}: metrics need a port of their own"
+            )
+        return self
 
     @model_validator(mode="after")
     def _auth_needs_keys(self) -> RuntimeSettings:

@@ -1,11 +1,11 @@
-"""Liveness, readiness (the database answers and is migrated) and Prometheus metrics."""
+"""Liveness and readiness (the database answers and is migrated). Prometheus metrics are served
+on a port of their own (``ApiSettings.metrics_port``), never here."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 from modelport.api.deps import Ctx
 from modelport.api.schemas import Health
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 router = APIRouter(tags=["health"])
@@ -20,12 +20,3 @@ def healthz() -> Health:
 async def readyz(ctx: Ctx) -> Health:
     await run_in_threadpool(ctx.db.ensure_migrated)
     return Health(status="ok")
-
-
-@router.get(
-    "/metrics",
-    response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}, "description": "Metrics"}},
-)
-def metrics(ctx: Ctx) -> Response:
-    return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,5 +1,6 @@
 """Local runtime processes: one ``modelport-runtime`` per active model on 127.0.0.1, health-checked
-and restarted with back-off.
+and restarted with back-off. Each process gets two free ports: the one the proxy forwards to, and
+a metrics port that nothing forwards to.
 
 A new version starts beside the old process and takes over once it is ready, so that the model
 keeps answering. The key material a process reads is written by the deployer into the model's
@@ -36,6 +37,7 @@ _FAILED_AFTER = 3
 class _Process:
     version: int
     port: int
+    metrics_port: int
     popen: subprocess.Popen[bytes]
     started: float = field(default_factory=time.monotonic)
     ready: bool = False
@@ -52,11 +54,13 @@ class _Model:
     message: str = ""
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports that were free a moment ago (held until all are found)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
 
 
 class Supervisor:
@@ -168,7 +172,9 @@ class Supervisor:
 
     # --- processes ----------------------------------------------------------------------------
 
-    def _runtime_env(self, spec: DeploymentSpec, folder: Path, port: int) -> dict[str, str]:
+    def _runtime_env(
+        self, spec: DeploymentSpec, folder: Path, port: int, metrics_port: int
+    ) -> dict[str, str]:
         """The process environment, built from scratch (:func:`isolation.environment`)."""
         values: dict[str, str] = {
             "MODEL_NAME": spec.model_id,
@@ -178,6 +184,8 @@ class Supervisor:
             "KEY_FILE": str(folder / "data-key"),
             "HOST": "127.0.0.1",
             "PORT": str(port),
+            "METRICS_HOST": "127.0.0.1",
+            "METRICS_PORT": str(metrics_port),
             "AUTH_KEYS_FILE": str(folder / "auth-keys.json"),
             "AUTH_RELOAD_SECONDS": "2",
             "AUTH_REQUIRED": "true" if spec.settings.auth_required else "false",
@@ -193,7 +201,7 @@ class Supervisor:
         return isolation.environment(os.environ, extra=self.env, own=own, folder=folder)
 
     def _spawn(self, spec: DeploymentSpec, folder: Path) -> _Process:
-        port = free_port()
+        port, metrics_port = free_ports(2)
         user = isolation.choose_user(
             wanted=self.runtime_user,
             interpreter=self.command[0],
@@ -212,7 +220,7 @@ class Supervisor:
         try:
             popen = subprocess.Popen(
                 command,
-                env=self._runtime_env(spec, folder, port),
+                env=self._runtime_env(spec, folder, port, metrics_port),
                 cwd=folder,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
@@ -223,7 +231,7 @@ class Supervisor:
         finally:
             log_file.close()
         log.info("started runtime for %s v%s on port %s", spec.model_id, spec.version, port)
-        return _Process(version=spec.version, port=port, popen=popen)
+        return _Process(version=spec.version, port=port, metrics_port=metrics_port, popen=popen)
 
     def _supervise(self) -> None:
         with httpx.Client(timeout=1.0) as client:
