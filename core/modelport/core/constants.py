@@ -21,6 +21,10 @@ SECRET_AUTH_KEYS = "auth-keys.json"  # noqa: S105
 #: The model's own bearer token for usage reports (derived by the control API).
 SECRET_USAGE_TOKEN = "usage-token"  # noqa: S105
 RUNTIME_PORT = 8080
+#: The runtime's container in a model's pod (the control API reads its log by this name).
+RUNTIME_CONTAINER = "runtime"
+#: Where the runtime writes why it failed to start; the kubelet's default path.
+TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 ENV_PREFIX_RUNTIME = "MODELPORT_RUNTIME_"
 
 
