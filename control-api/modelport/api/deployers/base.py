@@ -36,7 +36,10 @@ class DeploymentState:
     phase: str
     """Pending, Deploying, Ready, Failed or Inactive."""
     url: str | None = None
+    reason: str = ""
+    """Why the phase is what it is, as one CamelCase word (LoadFailed, CrashLoopBackOff, ...)."""
     message: str = ""
+    """The same in words: for a runtime that failed to start, its own one-line reason."""
 
 
 class Deployer(Protocol):
@@ -76,6 +79,10 @@ class Deployer(Protocol):
         """States of several models at once (one call for a page of the model list)."""
         ...
 
+    def logs(self, model_id: str, tail: int) -> list[str]:
+        """The last ``tail`` lines of the model's runtime log, oldest first ([] when none)."""
+        ...
+
     def close(self) -> None:
         """Stop: release what this process holds (local runtimes stop)."""
         ...
@@ -110,6 +117,9 @@ class NoDeployer:
 
     def states(self, model_ids: list[str]) -> dict[str, DeploymentState]:
         return {m: self.state(m) for m in model_ids}
+
+    def logs(self, model_id: str, tail: int) -> list[str]:
+        return []
 
     def close(self) -> None:
         return None

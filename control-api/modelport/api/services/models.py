@@ -25,6 +25,7 @@ from modelport.api.schemas import (
     DeploymentSettings,
     ModelCreate,
     ModelList,
+    ModelLogs,
     ModelMetadata,
     ModelUpdate,
     UploadResponse,
@@ -73,7 +74,8 @@ def _artifact_of(model_id: str, number: int) -> Select[StoredArtifact]:
 def public(
     model: Model, *, file_path: str, state: DeploymentState | None, endpoint_url: str | None = None
 ) -> ModelMetadata:
-    phase = "Inactive" if model.status is not ModelStatus.ACTIVE else (state or _UNKNOWN).phase
+    shown = state or _UNKNOWN
+    phase = "Inactive" if model.status is not ModelStatus.ACTIVE else shown.phase
     return ModelMetadata(
         id=model.id,
         name=model.name,
@@ -88,6 +90,8 @@ def public(
         status=model.status,
         version=model.active_version,
         phase=phase,
+        reason=shown.reason or None,
+        message=shown.message or None,
         settings=DeploymentSettings.model_validate(model.settings),
     )
 
@@ -101,6 +105,14 @@ def get_model(
     model = owned(session, caller=caller, model_id=model_id)
     artifact = active_artifact(session, model)
     return public(model, file_path=artifact.storage_uri, state=ctx.deployer.state(model.id))
+
+
+def logs(
+    session: Session, *, ctx: AppContext, caller: Principal, model_id: str, tail: int
+) -> ModelLogs:
+    """The last ``tail`` lines of the model's runtime log (owner only)."""
+    model = owned(session, caller=caller, model_id=model_id)
+    return ModelLogs(model_id=model.id, lines=ctx.deployer.logs(model.id, tail))
 
 
 def list_models(
