@@ -197,7 +197,7 @@ def test_a_model_that_fails_to_load_says_why_and_stops_restarting(local_api: Liv
     url = f"/api/v1/models/{model_id}"
     uploaded = time.monotonic()
     wait_for(lambda: _phase(api, model_id, owner.headers) == "Failed", timeout=60, what="Failed")
-    print(f"upload to Failed: {time.monotonic() - uploaded:.1f} s")  # docs/runtime.md's figure
+    print(f"upload to Failed: {time.monotonic() - uploaded:.1f} s")  # for the record (-s)
 
     meta = api.client.get(url, headers=owner.headers).json()
     assert meta["reason"] == "LoadFailed"
