@@ -18,6 +18,11 @@ from typing import IO, Any
 from testing.harness.process import free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
+#: This checkout's source roots first, so the operator runs the code under test even where the
+#: environment's editable install points at another checkout.
+PYTHONPATH = os.pathsep.join(
+    str(ROOT / part) for part in ("core", "control-api", "operator", "runtime-image", "")
+)
 LEASE_NAMESPACE = "modelport-system"
 
 
@@ -65,8 +70,7 @@ class OperatorProcess:
         env.update(
             {
                 "KUBECONFIG": str(self.kubeconfig),
-                # The checkout first; an inherited PYTHONPATH (a worktree's packages) stays.
-                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+                "PYTHONPATH": PYTHONPATH,
                 "MODELPORT_OPERATOR_NAMESPACE": LEASE_NAMESPACE,
                 "MODELPORT_OPERATOR_IDENTITY": self.identity,
                 "MODELPORT_OPERATOR_HEALTH_PORT": str(self.port),

@@ -93,6 +93,7 @@ def test_apply_update_keys_status_and_remove(cluster: Any, k8s_namespace: str) -
 
     # Status written by the operator is read back.
     assert deployer.state("m0123456789abcdef").phase == "Pending"
+    assert deployer.logs("m0123456789abcdef", 10) == []  # no pods yet
     status = {"status": {"phase": "Ready", "url": "https://m.example/", "message": "ok"}}
     cluster.kubectl(
         "patch",
@@ -108,6 +109,13 @@ def test_apply_update_keys_status_and_remove(cluster: Any, k8s_namespace: str) -
     state = deployer.state("m0123456789abcdef")
     assert (state.phase, state.url) == ("Ready", "https://m.example/")
     assert deployer.states(["m0123456789abcdef", "other"])["m0123456789abcdef"].phase == "Ready"
+    failed = {"phase": "Failed", "reason": "CrashLoopBackOff", "message": "p: model failed to load"}
+    cluster.kubectl(
+        "patch", "mlmodel", "m0123456789abcdef", "-n", k8s_namespace, "--subresource=status",
+        "--type=merge", "-p", json.dumps({"status": failed}),
+    )  # fmt: skip
+    state = deployer.state("m0123456789abcdef")
+    assert (state.phase, state.reason, state.message) == tuple(failed.values())
 
     deployer.remove("m0123456789abcdef")
     deployer.remove("m0123456789abcdef")  # idempotent

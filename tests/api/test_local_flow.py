@@ -173,3 +173,66 @@ def test_a_dead_runtime_is_restarted(local_api: LiveApi) -> None:
         headers={"Authorization": f"Bearer {key}"},
     )
     assert r.status_code == 200, r.text
+
+
+def _dict_joblib() -> bytes:
+    """A joblib file holding a dict: the scanner lets it through, the runtime cannot serve it."""
+    import io
+
+    import joblib
+
+    buf = io.BytesIO()
+    joblib.dump({"coef": [1.0, 2.0], "intercept": 0.5}, buf)
+    return buf.getvalue()
+
+
+def test_a_model_that_fails_to_load_says_why_and_stops_restarting(local_api: LiveApi) -> None:
+    from modelport.api.deployers.local.supervisor import MAX_FAILED_STARTS
+
+    api = local_api
+    owner = api.user()
+    r = api.upload(owner, _dict_joblib(), filename="settings.joblib", name="settings")
+    assert r.status_code == 201, r.text
+    model_id = r.json()["modelId"]
+    url = f"/api/v1/models/{model_id}"
+    uploaded = time.monotonic()
+    wait_for(lambda: _phase(api, model_id, owner.headers) == "Failed", timeout=60, what="Failed")
+    print(f"upload to Failed: {time.monotonic() - uploaded:.1f} s")  # for the record (-s)
+
+    meta = api.client.get(url, headers=owner.headers).json()
+    assert meta["reason"] == "LoadFailed"
+    assert meta["message"].startswith("model failed to load: the joblib file holds a dict")
+    assert "which has no predict()" in meta["message"]
+
+    r = api.client.get(f"{url}/logs", params={"tail": 1000}, headers=owner.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["modelId"] == model_id
+    lines = r.json()["lines"]
+    assert any("the joblib file holds a dict" in line for line in lines), lines
+
+    def starts() -> int:
+        r = api.client.get(f"{url}/logs", params={"tail": 1000}, headers=owner.headers)
+        return sum("failed to load, exiting" in line for line in r.json()["lines"])
+
+    # Started again with back-off (1 s, 2 s), MAX_FAILED_STARTS times in all, then left alone.
+    wait_for(lambda: starts() == MAX_FAILED_STARTS, timeout=90, what="the last start")
+    wait_for(lambda: _runtime_pids(api, model_id) == [], timeout=30, what="no runtime")
+    time.sleep(6)  # longer than the next back-off (4 s) would be
+    assert starts() == MAX_FAILED_STARTS
+    assert _runtime_pids(api, model_id) == []
+    assert _phase(api, model_id, owner.headers) == "Failed"
+
+    r = api.client.get(f"{url}/logs", params={"tail": 3}, headers=owner.headers)
+    assert len(r.json()["lines"]) == 3
+    for bad in (0, 1001, -1):
+        r = api.client.get(f"{url}/logs", params={"tail": bad}, headers=owner.headers)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "validation_error"
+    stranger = api.user()
+    r = api.client.get(f"{url}/logs", headers=stranger.headers)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+    # A new version starts afresh and clears the failure.
+    assert api.upload(owner, onnx_add_one(), model_id=model_id).status_code == 201
+    wait_for(lambda: _phase(api, model_id, owner.headers) == "Ready", what="the new version")
+    meta = api.client.get(url, headers=owner.headers).json()
+    assert meta["reason"] is None and meta["message"] is None

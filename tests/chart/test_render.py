@@ -440,6 +440,18 @@ def test_models_in_their_own_namespace_get_rights_only_there() -> None:
     assert verbs == {"get", "list", "watch"}
 
 
+def test_the_api_reads_model_logs_and_nothing_more_of_pods() -> None:
+    role = find(render(), "Role", "-api")
+    pod_rules = {
+        res: sorted(rule["verbs"])
+        for rule in role["rules"]
+        if rule["apiGroups"] == [""]
+        for res in rule["resources"]
+        if res.startswith("pods")
+    }
+    assert pod_rules == {"pods": ["list"], "pods/log": ["get"]}
+
+
 def test_crds_rbac_and_admission_policies_can_be_left_out() -> None:
     kinds = {
         m["kind"] for m in render(set_values={"crds.enabled": "false", "rbac.create": "false"})

@@ -144,6 +144,47 @@ def test_whole_flow(logged_in: dict[str, str], model_file, tmp_path: Path) -> No
     assert gone.returncode == 1 and "404" in gone.stderr
 
 
+def test_upload_wait_ends_ready_with_the_endpoint(
+    logged_in: dict[str, str], model_file, modelport_up: RunningModelport
+) -> None:
+    path, _, _ = model_file
+    done = run(logged_in, "upload", str(path), "--name", "waited", "--wait", "--timeout", "120")
+    model_id = done.stdout.split("model id:")[1].split()[0]
+    assert f"ready: {modelport_up.url}/models/{model_id}" in done.stdout
+    assert "phase: Ready" in done.stderr
+    run(logged_in, "models", "delete", model_id, "--yes")
+
+
+def test_upload_wait_of_a_model_that_cannot_load_says_why(
+    logged_in: dict[str, str], tmp_path: Path
+) -> None:
+    """A joblib file holding a dict passes the scanner; the runtime cannot serve it."""
+    path = tmp_path / "settings.joblib"
+    joblib.dump({"coef": [1.0, 2.0]}, path)
+    done = run(logged_in, "upload", str(path), "--name", "dict", "--wait", ok=False)
+    assert done.returncode == 1, done.stderr
+    model_id = done.stdout.split("model id:")[1].split()[0]
+    reason = "the joblib file holds a dict, which has no predict()"
+    assert f"failed: LoadFailed: model failed to load: {reason}" in done.stderr, done.stderr
+    assert "lines of the runtime log:" in done.stderr
+    assert f"failed to load, exiting: {reason}" in done.stderr
+
+    shown = run(logged_in, "models", "show", model_id).stdout
+    assert "LoadFailed" in shown and reason in shown
+    logged = run(logged_in, "logs", model_id, "--tail", "30").stdout.splitlines()
+    assert 1 <= len(logged) <= 30 and any(reason in line for line in logged)
+    as_doc = as_json(logged_in, "logs", model_id, "--tail", "1")
+    assert as_doc["modelId"] == model_id and len(as_doc["lines"]) == 1
+
+    waited = run(logged_in, "upload", str(path), "-n", "dict2", "--wait", "-o", "json", ok=False)
+    doc = json.loads(waited.stdout)
+    assert waited.returncode == 1
+    assert (doc["model"]["phase"], doc["model"]["reason"]) == ("Failed", "LoadFailed")
+    assert any(reason in line for line in doc["logs"])
+    for made in (model_id, doc["upload"]["modelId"]):
+        run(logged_in, "models", "delete", made, "--yes")
+
+
 def test_keys(logged_in: dict[str, str], modelport_up: RunningModelport) -> None:
     env = logged_in
     created = as_json(env, "keys", "create", "ci-bot", "--scope", "account")

@@ -216,6 +216,68 @@ def test_impossible_gpu_request_reports_the_scheduler(cluster: Cluster, ns: str)
     assert any(e["reason"] == "Unschedulable" and e["type"] == "Warning" for e in events)
 
 
+def crash_loop(cluster: Cluster, ns: str, pod: dict[str, Any], message: str) -> None:
+    """Set the pod's status as the kubelet does when its runtime exits at start and is backing
+    off: Ready=False, the container waiting in CrashLoopBackOff, its last run's termination
+    message kept (KWOK runs no containers, so the test plays the kubelet)."""
+    status = pod["status"]
+    for cond in status["conditions"]:
+        if cond["type"] in ("Ready", "ContainersReady"):
+            cond["status"] = "False"
+    [container] = status["containerStatuses"]
+    container.update(
+        ready=False,
+        started=False,
+        restartCount=2,
+        state={
+            "waiting": {
+                "reason": "CrashLoopBackOff",
+                "message": "back-off 20s restarting failed container=runtime",
+            }
+        },
+        lastState={
+            "terminated": {
+                "exitCode": 1,
+                "reason": "Error",
+                "message": message + "\n",
+                "startedAt": "2026-01-01T00:00:00Z",
+                "finishedAt": "2026-01-01T00:00:05Z",
+            }
+        },
+    )
+    patch = {"status": {k: status[k] for k in ("conditions", "containerStatuses")}}
+    cluster.kubectl(
+        "patch", "pod", pod["metadata"]["name"], "-n", ns, "--subresource=status",
+        "--type=merge", "-p", json.dumps(patch),
+    )  # fmt: skip
+
+
+def test_a_crash_loop_reports_the_runtimes_own_reason(cluster: Cluster, ns: str) -> None:
+    create(cluster, ns, mlmodel("broken", format="joblib"))
+    wait_phase(cluster, ns, "broken", "Ready")
+    [pod] = pods(cluster, ns, "broken")
+    container = pod["spec"]["containers"][0]
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    assert container["terminationMessagePath"] == "/dev/termination-log"
+    reason = "model failed to load: the joblib file holds a dict, which has no predict()"
+    crash_loop(cluster, ns, pod, reason)
+
+    st = wait_phase(cluster, ns, "broken", "Failed")
+    name = pod["metadata"]["name"]
+    assert (st["reason"], st["message"]) == ("CrashLoopBackOff", f"{name}: {reason}")
+    ready = next(c for c in st["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "CrashLoopBackOff")
+
+    def event() -> dict[str, Any] | None:
+        found = get(cluster, ns, "events", "--field-selector", "involvedObject.name=broken")
+        return next((e for e in found["items"] if e["reason"] == "CrashLoopBackOff"), None)
+
+    posted: dict[str, Any] = wait_for(event, timeout=30, what="the Event")
+    assert posted["type"] == "Warning"
+    assert posted["involvedObject"]["kind"] == "MLModel"
+    assert reason in posted["message"]
+
+
 def test_kubectl_get_shows_the_columns(cluster: Cluster, ns: str) -> None:
     create(cluster, ns, mlmodel("cols"))
     wait_phase(cluster, ns, "cols", "Ready")

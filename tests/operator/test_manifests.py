@@ -141,6 +141,8 @@ def test_deployment_of_an_encrypted_cpu_model(settings: OperatorSettings) -> Non
                             "startupProbe": probe("/v2/health/live", 5, 120),
                             "livenessProbe": probe("/v2/health/live", 10, 3),
                             "readinessProbe": probe("/v2/health/ready", 5, 2),
+                            "terminationMessagePath": "/dev/termination-log",
+                            "terminationMessagePolicy": "FallbackToLogsOnError",
                             "securityContext": {
                                 "runAsNonRoot": True,
                                 "readOnlyRootFilesystem": True,

@@ -110,6 +110,19 @@ def test_image_pull_and_crash_loop(settings: OperatorSettings) -> None:
         assert (st.phase, st.reason, st.message) == (Phase.FAILED, reason, "p1: boom")
 
 
+def test_crash_loop_carries_the_runtimes_termination_message(settings: OperatorSettings) -> None:
+    reason = "model failed to load: the joblib file holds a dict, which has no predict()"
+    last = {"terminated": {"exitCode": 1, "reason": "Error", "message": reason + "\n"}}
+    waiting = {"reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed container"}
+    crashed = {"name": "runtime", "state": {"waiting": waiting}, "lastState": last}
+    st = compute(settings, deployment=deployment(ready=0), pods=[pod(containerStatuses=[crashed])])
+    assert (st.phase, st.reason, st.message) == (Phase.FAILED, "CrashLoopBackOff", f"p1: {reason}")
+    # FallbackToLogsOnError: the log's tail stands in for a missing message; its last line counts.
+    last["terminated"]["message"] = "loading\nTraceback ...\nMemoryError: out of memory\n"
+    st = compute(settings, deployment=deployment(ready=0), pods=[pod(containerStatuses=[crashed])])
+    assert st.message == "p1: MemoryError: out of memory"
+
+
 def test_container_creating_is_not_a_failure(settings: OperatorSettings) -> None:
     waiting = {"state": {"waiting": {"reason": "ContainerCreating"}}}
     creating = pod(node=True, containerStatuses=[waiting])

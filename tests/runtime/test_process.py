@@ -86,8 +86,11 @@ def test_auth_required_without_a_keys_file_refuses_to_start(artifact):
 
 
 def refused(artifact: Artifact, fragment: str, *extra: str) -> None:
-    """The runtime exits non-zero with ``fragment`` in its log and never reports ready."""
-    proc = RuntimeProcess(runtime_args(artifact, "m", *extra), no_auth())
+    """The runtime exits non-zero with ``fragment`` in its log and in its one-line termination
+    message, and never reports ready."""
+    message = Path(artifact.key_file).parent / "termination-log"
+    env = {**no_auth(), "MODELPORT_RUNTIME_TERMINATION_MESSAGE_PATH": str(message)}
+    proc = RuntimeProcess(runtime_args(artifact, "m", *extra), env)
     proc.start()
     ready_seen = False
     while proc.process is not None and proc.process.poll() is None:
@@ -99,6 +102,9 @@ def refused(artifact: Artifact, fragment: str, *extra: str) -> None:
     assert fragment in log, log
     assert "failed to load, exiting" in log
     assert not ready_seen
+    reason = message.read_text()
+    assert reason.startswith("model failed to load: ") and fragment in reason, reason
+    assert reason.count("\n") == 1
 
 
 def test_wrong_sha256_exits_nonzero_and_never_serves(artifact):
@@ -129,6 +135,15 @@ def test_missing_artifact_exits_nonzero(artifact, tmp_path: Path):
 def test_state_dict_exits_nonzero_with_how_to_export(torch_model_files, tmp_path: Path):
     artifact = encrypt_file(torch_model_files["state_dict_pth"].path, tmp_path, "pth")
     refused(artifact, "torch.jit.script")
+
+
+def test_joblib_holding_a_dict_exits_with_the_reason(tmp_path: Path):
+    import joblib
+
+    plain = tmp_path / "settings.joblib"
+    joblib.dump({"coef": [1.0, 2.0]}, plain)
+    artifact = encrypt_file(plain, tmp_path, "joblib")
+    refused(artifact, "the joblib file holds a dict, which has no predict()")
 
 
 def test_sigterm_drains_in_flight_requests_then_exits(artifact, logreg):

@@ -169,7 +169,18 @@ class ModelMetadata(CamelModel):
     version: int
     phase: str
     """Deployment phase: Pending, Deploying, Ready, Failed, Inactive."""
+    reason: str | None = None
+    """Why the phase is what it is, one CamelCase word: LoadFailed, CrashLoopBackOff, ..."""
+    message: str | None = None
+    """The same in words; for a model that failed to load, the runtime's own reason."""
     settings: DeploymentSettings
+
+
+class ModelLogs(CamelModel):
+    """The last lines of a model's runtime log, oldest first."""
+
+    model_id: str
+    lines: list[str]
 
 
 class ModelList(CamelModel):

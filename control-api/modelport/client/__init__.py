@@ -11,11 +11,12 @@
 from __future__ import annotations
 
 from modelport.client._client import AsyncClient, Client, Progress
-from modelport.client.errors import ApiError, ClientError
+from modelport.client.errors import ApiError, ClientError, WaitTimeout
 from modelport.client.types import (
     ApiKey,
     CreatedKey,
     Model,
+    ModelLogs,
     ModelPage,
     Upload,
     Usage,
@@ -31,10 +32,12 @@ __all__ = [
     "ClientError",
     "CreatedKey",
     "Model",
+    "ModelLogs",
     "ModelPage",
     "Progress",
     "Upload",
     "Usage",
     "User",
     "Version",
+    "WaitTimeout",
 ]

@@ -66,6 +66,10 @@ def get_model(model_id: str) -> Call[t.Model]:
     return Call("GET", f"{API}/models/{model_id}", _as(t.Model))
 
 
+def logs(model_id: str, tail: int) -> Call[t.ModelLogs]:
+    return Call("GET", f"{API}/models/{model_id}/logs", _as(t.ModelLogs), params={"tail": tail})
+
+
 def update_model(model_id: str, change: dict[str, Any]) -> Call[t.Model]:
     return Call("PATCH", f"{API}/models/{model_id}", _as(t.Model), json=change)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -11,7 +12,7 @@ from typing import IO, Any, Generic, Self, TypeVar
 import httpx
 from modelport.client import _calls as calls
 from modelport.client import types as t
-from modelport.client.errors import ApiError, ClientError
+from modelport.client.errors import ApiError, ClientError, WaitTimeout
 
 T = TypeVar("T")
 
@@ -19,6 +20,8 @@ T = TypeVar("T")
 Progress = Callable[[int, int], None]
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, read=300.0, write=300.0)
+#: Phases :meth:`Client.wait` stops at.
+SETTLED = frozenset({"Ready", "Failed"})
 
 
 class _CountingReader:
@@ -191,6 +194,33 @@ class Client(_Base[httpx.BaseTransport]):
     def get_model(self, model_id: str) -> t.Model:
         return self.send(calls.get_model(model_id))
 
+    def logs(self, model_id: str, *, tail: int = 200) -> list[str]:
+        """The last ``tail`` lines (1 to 1000) of the model's runtime log."""
+        return self.send(calls.logs(model_id, tail)).lines
+
+    def wait(
+        self,
+        model_id: str,
+        *,
+        timeout: float = 300.0,
+        interval: float = 1.0,
+        on_phase: Callable[[str], None] | None = None,
+    ) -> t.Model:
+        """Poll until the model is Ready or Failed and return it; :class:`WaitTimeout` when
+        neither comes within ``timeout`` seconds. ``on_phase`` hears each new phase."""
+        deadline = time.monotonic() + timeout
+        seen = ""
+        while True:
+            model = self.get_model(model_id)
+            if model.phase != seen and on_phase is not None:
+                on_phase(model.phase)
+            seen = model.phase
+            if model.phase in SETTLED:
+                return model
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(model)
+            time.sleep(interval)
+
     def update_model(self, model_id: str, **change: Any) -> t.Model:
         return self.send(calls.update_model(model_id, change))
 
@@ -301,6 +331,9 @@ class AsyncClient(_Base[httpx.AsyncBaseTransport]):
 
     async def get_model(self, model_id: str) -> t.Model:
         return await self.send(calls.get_model(model_id))
+
+    async def logs(self, model_id: str, *, tail: int = 200) -> list[str]:
+        return (await self.send(calls.logs(model_id, tail))).lines
 
     async def update_model(self, model_id: str, **change: Any) -> t.Model:
         return await self.send(calls.update_model(model_id, change))

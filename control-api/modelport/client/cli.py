@@ -1,5 +1,5 @@
 """The ``modelport`` commands that talk to a control API: login, upload, models, versions, keys,
-predict and usage. :func:`register` adds them to the ``modelport`` command.
+predict, usage and logs. :func:`register` adds them to the ``modelport`` command.
 
 Every command takes ``--url`` and ``--key`` (an account key; else ``MODELPORT_URL`` /
 ``MODELPORT_API_KEY``, else the config file written by ``login``) and ``--output table|json``;
@@ -19,8 +19,9 @@ from typing import Annotated, Any
 
 import typer
 from modelport.client import config as cfg
+from modelport.client import types as t
 from modelport.client._client import Client
-from modelport.client.errors import ApiError, ClientError
+from modelport.client.errors import ApiError, ClientError, WaitTimeout
 from pydantic import BaseModel
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
@@ -51,6 +52,9 @@ OutOpt = Annotated[Output, typer.Option("--output", "-o", help="table or json.")
 
 console = Console()
 errors = Console(stderr=True)
+
+#: Log lines ``upload --wait`` prints when a model fails.
+FAILURE_LOG_LINES = 20
 
 models_app = typer.Typer(help="List, show, change and delete models.", no_args_is_help=True)
 versions_app = typer.Typer(
@@ -203,23 +207,75 @@ def upload(
         typer.Option("--name", "-n", help="Model name (default: the file name without suffix)."),
     ] = None,
     description: Annotated[str, typer.Option(help="Description.")] = "",
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Wait until the model is Ready (print its endpoint) or Failed (print why and "
+            "the last lines of its log, exit 1).",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(min=1, help="With --wait: give up after this many seconds (exit 1).")
+    ] = 300.0,
     url: UrlOpt = None,
     key: KeyOpt = None,
     output: OutOpt = Output.TABLE,
 ) -> None:
-    """Upload a model with a progress bar (speed, time left); print its id and endpoint URL."""
+    """Upload a model with a progress bar (speed, time left); print its id and endpoint URL.
+
+    With --wait, follow it until it serves or fails to load: exit 0 when Ready; 1 when Failed
+    (with the reason and the runtime log's last lines) or still starting after --timeout."""
     with _client(url, key) as client, _progress(file, output) as progress:
         result = client.upload(
             file, name=name or file.stem, description=description, progress=progress
         )
-    _emit(
-        output,
-        result,
-        lambda: (
-            f"model id:     {result.model_id}\nendpoint URL: {result.endpoint_url}\n"
-            f"{result.message}"
-        ),
-    )
+    if not wait:
+        _emit(output, result, lambda: _uploaded(result))
+        return
+    if output is Output.TABLE:
+        console.print(_uploaded(result), markup=False, highlight=False)
+    with _client(url, key) as client:
+        model, lines = _settle(client, result.model_id, timeout)
+    if output is Output.JSON:
+        doc = {"upload": _plain(result), "model": _plain(model), "logs": lines}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        _report_settled(model, lines, timeout)
+    if model.phase != "Ready":
+        raise typer.Exit(1)
+
+
+def _uploaded(result: t.Upload) -> str:
+    return f"model id:     {result.model_id}\nendpoint URL: {result.endpoint_url}\n{result.message}"
+
+
+def _settle(client: Client, model_id: str, timeout: float) -> tuple[t.Model, list[str]]:
+    """The model once Ready or Failed (or as it is at the timeout), and, unless Ready, the
+    last lines of its runtime log."""
+    try:
+        model = client.wait(
+            model_id, timeout=timeout, on_phase=lambda phase: errors.print(f"phase: {phase}")
+        )
+    except WaitTimeout as exc:
+        model = exc.model
+    lines = [] if model.phase == "Ready" else client.logs(model_id, tail=FAILURE_LOG_LINES)
+    return model, lines
+
+
+def _report_settled(model: t.Model, lines: list[str], timeout: float) -> None:
+    if model.phase == "Ready":
+        console.print(f"ready: {model.endpoint_url}", markup=False, highlight=False)
+        return
+    why = ": ".join(part for part in (model.reason, model.message) if part)
+    if model.phase == "Failed":
+        errors.print(f"failed: {why or 'no reason given'}", markup=False, highlight=False)
+    else:
+        still = f"still {model.phase} after {timeout:g} s" + (f": {why}" if why else "")
+        errors.print(still, markup=False, highlight=False)
+    if lines:
+        errors.print(f"last {len(lines)} lines of the runtime log:", markup=False)
+        sys.stderr.write("".join(f"  {line}\n" for line in lines))
 
 
 # -- models ----------------------------------------------------------------------------------
@@ -452,6 +508,22 @@ def predict(
     _emit(output, result, lambda: _pairs(model_id, result))
 
 
+def logs(
+    model_id: str,
+    tail: Annotated[int, typer.Option(min=1, max=1000, help="How many lines, 1 to 1000.")] = 200,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+    output: OutOpt = Output.TABLE,
+) -> None:
+    """Print the last lines of a model's runtime log (why it failed to load, for one)."""
+    with _client(url, key) as client:
+        lines = client.logs(model_id, tail=tail)
+    if output is Output.JSON:
+        sys.stdout.write(json.dumps({"modelId": model_id, "lines": lines}, indent=2) + "\n")
+    else:
+        sys.stdout.write("".join(f"{line}\n" for line in lines))
+
+
 def usage(
     model_id: str,
     window: Annotated[str, typer.Option(help="1h, 24h, 7d or 30d.")] = "24h",
@@ -504,6 +576,7 @@ def register(app: typer.Typer) -> None:
     app.command()(upload)
     app.command()(predict)
     app.command()(usage)
+    app.command()(logs)
     app.add_typer(models_app, name="models")
     app.add_typer(versions_app, name="versions")
     app.add_typer(keys_app, name="keys")

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from modelport.client.types import Model
 
 
 class ClientError(Exception):
     """The client could not talk to the server at all (connection refused, timeout...)."""
+
+
+class WaitTimeout(ClientError):
+    """A model was neither Ready nor Failed in time; ``model`` is how it was last seen."""
+
+    def __init__(self, model: Model) -> None:
+        super().__init__(f"model {model.id} is still {model.phase}")
+        self.model = model
 
 
 class ApiError(ClientError):

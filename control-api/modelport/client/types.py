@@ -73,7 +73,16 @@ class Model(_Wire):
     status: str
     version: int
     phase: str
+    reason: str | None = None
+    """Why the phase is what it is (LoadFailed, CrashLoopBackOff, ...)."""
+    message: str | None = None
+    """The same in words; for a model that failed to load, the runtime's own reason."""
     settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelLogs(_Wire):
+    model_id: str
+    lines: list[str]
 
 
 class ModelPage(_Wire):

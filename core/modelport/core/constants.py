@@ -23,6 +23,10 @@ SECRET_USAGE_TOKEN = "usage-token"  # noqa: S105
 RUNTIME_PORT = 8080
 #: The runtime's Prometheus port: reached in-cluster only, never routed by an Ingress or proxy.
 RUNTIME_METRICS_PORT = 9090
+#: The runtime's container in a model's pod (the control API reads its log by this name).
+RUNTIME_CONTAINER = "runtime"
+#: Where the runtime writes why it failed to start; the kubelet's default path.
+TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 ENV_PREFIX_RUNTIME = "MODELPORT_RUNTIME_"
 
 

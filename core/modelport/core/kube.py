@@ -2,7 +2,8 @@
 
 A thin, synchronous JSON client over the ``kubernetes`` package's connection handling
 (kubeconfig or in-cluster service account, TLS, token refresh): server-side apply under the
-caller's field manager, get, list, create, replace, merge-patch, delete and status patches. A
+caller's field manager, get, list, create, replace, merge-patch, delete, status patches and a
+container's log. A
 refused request raises :class:`KubeError`, or :class:`KubeNotFound` / :class:`KubeConflict` for
 404 and 409. Every request is counted per verb and kind (:attr:`KubeClient.requests`).
 
@@ -15,6 +16,7 @@ extras, not in the runtime's); the rest of ``modelport.core`` never imports it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections import Counter
@@ -127,9 +129,24 @@ class KubeClient:
         kind: str = "",
     ) -> dict[str, Any]:
         """One request; raises :class:`KubeError` (or a subclass) unless it succeeded."""
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        data = self._send(method, path, headers, body=body, query=query, kind=kind)
+        payload: dict[str, Any] = json.loads(data) if data else {}
+        return payload
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        *,
+        body: Any,
+        query: dict[str, str] | None,
+        kind: str,
+    ) -> bytes:
+        """One request's response body; raises :class:`KubeError` unless it succeeded."""
         with self._lock:
             self.requests[(method, kind)] += 1
-        headers = {"Accept": "application/json", "Content-Type": content_type}
         for auth in self._config.auth_settings().values():
             setting = cast(dict[str, str], auth)
             headers[setting["key"]] = setting["value"]
@@ -137,10 +154,12 @@ class KubeClient:
         response = self._rest.request(  # type: ignore[no-untyped-call]
             method, url, headers=headers, body=body, _request_timeout=REQUEST_TIMEOUT
         )
-        data = response.read()
-        payload: dict[str, Any] = json.loads(data) if data else {}
+        data: bytes = response.read()
         if 200 <= response.status < 300:
-            return payload
+            return data
+        payload: dict[str, Any] = {}
+        with contextlib.suppress(ValueError):
+            payload = json.loads(data) if data else {}
         error = {404: KubeNotFound, 409: KubeConflict}.get(response.status, KubeError)
         raise error(
             response.status,
@@ -202,6 +221,18 @@ class KubeClient:
         """Merge `status` into the status subresource."""
         path = resource_path(api_version, kind, namespace, name) + "/status"
         return self.request("PATCH", path, body={"status": status}, content_type=MERGE, kind=kind)
+
+    def pod_log(
+        self, namespace: str, pod: str, *, container: str, tail: int, previous: bool = False
+    ) -> str:
+        """The last ``tail`` lines of a container's log (of its previous run with ``previous``)."""
+        path = resource_path("v1", "Pod", namespace, pod) + "/log"
+        query = {"container": container, "tailLines": str(tail)}
+        if previous:
+            query["previous"] = "true"
+        headers = {"Accept": "text/plain"}
+        data = self._send("GET", path, headers, body=None, query=query, kind="Pod/log")
+        return data.decode(errors="replace")
 
     def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:
         """Delete in the background (children go with it); False if it was already gone."""

@@ -16,7 +16,7 @@ from modelport.operator.settings import OperatorSettings
 #: Pod-template annotation whose change rolls the Deployment when the data key is rotated.
 ANNOTATION_KEY_CHECKSUM = f"{c.GROUP}/key-checksum"
 COMPONENT_RUNTIME = "runtime"
-CONTAINER_NAME = "runtime"
+CONTAINER_NAME = c.RUNTIME_CONTAINER
 SERVICE_PORT = 80
 KEYS_DIR = "/var/run/modelport/keys"
 USAGE_DIR = "/var/run/modelport/usage"
@@ -240,6 +240,9 @@ def _container(model: MLModel, settings: OperatorSettings) -> dict[str, Any]:
         "startupProbe": _probe(LIVE_PATH, period=5, failures=120),
         "livenessProbe": _probe(LIVE_PATH, period=10, failures=3),
         "readinessProbe": _probe(READY_PATH, period=5, failures=2),
+        # A failed start writes its one-line reason here; without one, the log's last lines.
+        "terminationMessagePath": c.TERMINATION_MESSAGE_PATH,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": {
             "runAsNonRoot": True,
             "readOnlyRootFilesystem": True,

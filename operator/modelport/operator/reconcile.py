@@ -384,7 +384,7 @@ class Reconciler:
                 return  # deleted meanwhile
             raise RetryLater(str(exc), delay=self.settings.retry_delay_seconds) from exc
         self._written[key] = wire
-        if previous is None or previous.phase != new.phase:
+        if previous is None or previous.phase != new.phase or _failed_anew(new, previous):
             task = asyncio.create_task(self._event(body, new, previous))
             self._events.add(task)  # keep a reference until it is done
             task.add_done_callback(self._events.discard)
@@ -423,6 +423,11 @@ class Reconciler:
             await self.kube.create(event)
         except KubeError as exc:  # an Event is best effort
             log.warning("could not post an Event for %s: %s", meta["name"], exc)
+
+
+def _failed_anew(new: MLModelStatus, previous: MLModelStatus) -> bool:
+    """Still Failed, but for another reason (an Event says so)."""
+    return new.phase is Phase.FAILED and previous.reason != new.reason
 
 
 def _namespace_gone(exc: KubeError) -> bool:

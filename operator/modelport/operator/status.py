@@ -2,8 +2,9 @@
 
 Phases: Pending (nothing scheduled yet) → Deploying (pods rolling out) → Ready (every desired
 replica updated and ready). Failed carries the reason a rollout cannot progress: the scheduler's
-message for an unschedulable pod, an image pull failure, a crash loop, a missed progress
-deadline or an invalid spec. Inactive when the lifecycle state is inactive or archived.
+message for an unschedulable pod, an image pull failure, a crash loop (with the runtime's own
+one-line reason, its termination message), a missed progress deadline or an invalid spec.
+Inactive when the lifecycle state is inactive or archived.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class PodView:
     """The scheduler's message when it could not place the pod."""
     waiting_reason: str | None
     waiting_message: str | None
+    last_failure: str | None
+    """The termination message of the container's last failed run (why the runtime exited)."""
     ready: bool
     deleting: bool
 
@@ -98,11 +101,12 @@ def pod_view(body: dict[str, Any]) -> PodView:
     unschedulable = None
     if scheduled and scheduled.get("status") == "False":
         unschedulable = str(scheduled.get("message") or scheduled.get("reason") or "")
-    waiting_reason = waiting_message = None
+    waiting_reason = waiting_message = last_failure = None
     for cs in (body.get("status") or {}).get("containerStatuses") or []:
         waiting = (cs.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") in FATAL_WAITING:
             waiting_reason, waiting_message = waiting["reason"], waiting.get("message")
+            last_failure = _failure_message(cs)
             break
     ready = _condition(body, "Ready")
     return PodView(
@@ -111,9 +115,22 @@ def pod_view(body: dict[str, Any]) -> PodView:
         unschedulable=unschedulable,
         waiting_reason=waiting_reason,
         waiting_message=waiting_message,
+        last_failure=last_failure,
         ready=bool(ready and ready.get("status") == "True"),
         deleting=bool(meta.get("deletionTimestamp")),
     )
+
+
+def _failure_message(container_status: dict[str, Any]) -> str | None:
+    """The last line of the termination message of the container's current or last run, if that
+    run failed (the runtime writes one line; ``FallbackToLogsOnError`` gives the log's tail)."""
+    for state in ("state", "lastState"):
+        ended = (container_status.get(state) or {}).get("terminated") or {}
+        lines = [line.strip() for line in str(ended.get("message") or "").splitlines()]
+        lines = [line for line in lines if line]
+        if ended.get("exitCode") and lines:
+            return lines[-1]
+    return None
 
 
 @dataclass(frozen=True)
@@ -130,7 +147,8 @@ def _failure(pods: list[PodView]) -> _Verdict | None:
         if pod.unschedulable is not None:
             return _Verdict(Phase.FAILED, "Unschedulable", f"{pod.name}: {pod.unschedulable}")
         if pod.waiting_reason:
-            message = f"{pod.name}: {pod.waiting_message or pod.waiting_reason}"
+            why = pod.last_failure or pod.waiting_message or pod.waiting_reason
+            message = f"{pod.name}: {why}"
             return _Verdict(Phase.FAILED, pod.waiting_reason, message)
     return None
 

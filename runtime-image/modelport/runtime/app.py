@@ -60,6 +60,11 @@ def error_response(exc: ModelportError) -> Response:
 # ---------------------------------------------------------------------------- loading
 
 
+def failure_reason(exc: BaseException) -> str:
+    """Why loading failed, in words a model's owner can act on."""
+    return exc.message if isinstance(exc, ModelportError) else f"{type(exc).__name__}: {exc}"
+
+
 def load_served_model(settings: RuntimeSettings, metrics: RuntimeMetrics) -> ServedModel:
     """Fetch, decrypt, verify, load and warm up the configured model (blocking)."""
     started = time.perf_counter()
@@ -327,8 +332,7 @@ async def _load(
     try:
         model = await asyncio.to_thread(load_served_model, settings, metrics)
     except Exception as exc:
-        detail = exc.message if isinstance(exc, ModelportError) else f"{type(exc).__name__}: {exc}"
-        log.error("model %r failed to load, exiting: %s", settings.model_name, detail)
+        log.error("model %r failed to load, exiting: %s", settings.model_name, failure_reason(exc))
         if on_fatal is not None:
             on_fatal(exc)
         return

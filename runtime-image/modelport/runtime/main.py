@@ -1,7 +1,10 @@
 """``modelport-runtime``: serve one model until SIGTERM, then drain and exit.
 
 Exit status: 1 when the model could not be fetched, verified or loaded, 2 when the settings are
-invalid. On SIGTERM or SIGINT the server stops accepting connections, lets in-flight requests finish
+invalid. A failed load also writes its one-line reason to the termination-message file
+(``TERMINATION_MESSAGE_PATH``), where Kubernetes and ``modelport up`` read it.
+
+On SIGTERM or SIGINT the server stops accepting connections, lets in-flight requests finish
 (up to ``DRAIN_SECONDS``), then ends by that signal (status 143 for SIGTERM), as uvicorn does.
 """
 
@@ -15,7 +18,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 import uvicorn
-from modelport.runtime.app import create_app
+from modelport.runtime.app import create_app, failure_reason
 from modelport.runtime.dataplane import DataPlane
 from modelport.runtime.settings import RuntimeSettings, load_settings
 from pydantic import ValidationError
@@ -24,6 +27,8 @@ log = logging.getLogger("modelport.runtime")
 
 EXIT_LOAD_FAILED = 1
 EXIT_BAD_SETTINGS = 2
+#: The kubelet keeps at most 4096 bytes of a termination message.
+TERMINATION_MESSAGE_BYTES = 4096
 
 
 class RuntimeServer(uvicorn.Server):
@@ -80,7 +85,26 @@ def serve(settings: RuntimeSettings) -> int:
     )
     server = RuntimeServer(config, plane=app.state.plane)
     server.run()
-    return EXIT_LOAD_FAILED if server.failed is not None else 0
+    if server.failed is None:
+        return 0
+    write_termination_message(settings, f"model failed to load: {failure_reason(server.failed)}")
+    return EXIT_LOAD_FAILED
+
+
+def write_termination_message(settings: RuntimeSettings, reason: str) -> None:
+    """Write ``reason`` as one line to the termination-message file (best effort).
+
+    The default path is only written where it exists (the kubelet mounts it into a pod), so a
+    runtime started by hand leaves nothing behind; a path set explicitly is created.
+    """
+    path = settings.termination_message_path
+    if "termination_message_path" not in settings.model_fields_set and not path.exists():
+        return
+    line = " ".join(reason.split()).encode()[: TERMINATION_MESSAGE_BYTES - 1]
+    try:
+        path.write_text(line.decode(errors="ignore") + "\n", encoding="utf-8")
+    except OSError as exc:
+        log.warning("could not write the termination message to %s: %s", path, exc)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

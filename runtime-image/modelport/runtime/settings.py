@@ -10,7 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from modelport.core.constants import ENV_PREFIX_RUNTIME, RUNTIME_METRICS_PORT, RUNTIME_PORT
+from modelport.core.constants import (
+    ENV_PREFIX_RUNTIME,
+    RUNTIME_METRICS_PORT,
+    RUNTIME_PORT,
+    TERMINATION_MESSAGE_PATH,
+)
 from modelport.core.formats import ModelFormat
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -91,6 +96,11 @@ class RuntimeSettings(BaseSettings):
 
     drain_seconds: float = Field(default=25.0, ge=0)
     """On SIGTERM: how long in-flight requests may take to finish before the process exits."""
+
+    termination_message_path: Path = Path(TERMINATION_MESSAGE_PATH)
+    """Where a failed start writes its one-line reason (Kubernetes shows it as the container's
+    termination message; ``modelport up`` reads it). The default path is written only where it
+    exists, as in a pod; a path set explicitly is created."""
 
     log_level: str = "info"
     """Log level of the runtime and its HTTP server."""

@@ -47,7 +47,10 @@ class DeploymentState:
     phase: str
     """Pending, Deploying, Ready, Failed or Inactive."""
     url: str | None = None
+    reason: str = ""
+    """Why the phase is what it is, as one CamelCase word (LoadFailed, CrashLoopBackOff, ...)."""
     message: str = ""
+    """The same in words: for a runtime that failed to start, its own one-line reason."""
 
 
 class Deployer(Protocol):
@@ -92,6 +95,10 @@ class Deployer(Protocol):
         """States of several models at once (one call for a page of the model list)."""
         ...
 
+    def logs(self, model_id: str, tail: int) -> list[str]:
+        """The last ``tail`` lines of the model's runtime log, oldest first ([] when none)."""
+        ...
+
     def close(self) -> None:
         """Stop: release what this process holds (local runtimes stop)."""
         ...
@@ -129,6 +136,9 @@ class NoDeployer:
 
     def metadata(self, model_id: str, *, token: str) -> dict[str, Any] | None:
         return None
+
+    def logs(self, model_id: str, tail: int) -> list[str]:
+        return []
 
     def close(self) -> None:
         return None

@@ -12,6 +12,7 @@ import base64
 import contextlib
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from kubernetes.client import Configuration
@@ -19,7 +20,8 @@ from modelport.api.deployers.base import DeploymentSpec, DeploymentState, fetch_
 from modelport.api.settings import ApiSettings
 from modelport.core import constants as c
 from modelport.core.crypto import encode_data_key
-from modelport.core.kube import KubeClient, KubeNotFound, load_configuration
+from modelport.core.errors import ModelportError
+from modelport.core.kube import KubeClient, KubeError, KubeNotFound, load_configuration
 from modelport.core.spec import (
     API_VERSION,
     Artifact,
@@ -194,8 +196,37 @@ class KubernetesDeployer:
             if item["metadata"]["name"] in wanted
         }
 
+    def logs(self, model_id: str, tail: int) -> list[str]:
+        """The runtime's log from the pod most worth reading (``pods/log``): a pod that is not
+        ready before a ready one, the newest first; a crash-looping container's previous run."""
+        selector = f"{c.LABEL_MODEL}={model_id}"
+        pods = self.kube.list_all("v1", "Pod", self.namespace, label_selector=selector)
+        if not pods:
+            return []
+        pod = min(pods, key=_log_order)
+        try:
+            text = self.kube.pod_log(
+                self.namespace,
+                pod["metadata"]["name"],
+                container=c.RUNTIME_CONTAINER,
+                tail=tail,
+                previous=_restarting(pod),
+            )
+        except KubeError as exc:
+            if exc.status in (400, 404):  # not started yet, or gone meanwhile
+                return []
+            raise LogsUnavailable(f"could not read the model's log: {exc.message}") from exc
+        return text.splitlines()[-tail:]
+
     def close(self) -> None:
         self.kube.close()
+
+
+class LogsUnavailable(ModelportError):
+    """The API server refused or failed to give a runtime's log."""
+
+    status = 502
+    code = "logs_unavailable"
 
 
 def _state(obj: dict[str, Any]) -> DeploymentState:
@@ -203,5 +234,24 @@ def _state(obj: dict[str, Any]) -> DeploymentState:
     return DeploymentState(
         phase=str(status.get("phase") or "Pending"),
         url=status.get("url"),
+        reason=str(status.get("reason") or ""),
         message=str(status.get("message") or ""),
     )
+
+
+def _runtime_status(pod: dict[str, Any]) -> dict[str, Any]:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return next((s for s in statuses if s.get("name") == c.RUNTIME_CONTAINER), {})
+
+
+def _log_order(pod: dict[str, Any]) -> tuple[bool, float]:
+    """Sort key: pods that are not ready first, then the newest."""
+    created = str(pod["metadata"].get("creationTimestamp") or "")
+    stamp = datetime.fromisoformat(created).timestamp() if created else 0.0
+    return bool(_runtime_status(pod).get("ready")), -stamp
+
+
+def _restarting(pod: dict[str, Any]) -> bool:
+    """The container waits to start again after a failed run: its log is the previous run's."""
+    status = _runtime_status(pod)
+    return bool((status.get("state") or {}).get("waiting")) and bool(status.get("restartCount"))

@@ -10,6 +10,7 @@ from modelport.api import multipart
 from modelport.api.deps import Ctx, CurrentUser, SessionDep
 from modelport.api.schemas import (
     ModelList,
+    ModelLogs,
     ModelMetadata,
     ModelSchema,
     ModelStatus,
@@ -76,6 +77,17 @@ def list_models(
 @router.get("/{model_id}")
 def get_model(model_id: str, session: SessionDep, ctx: Ctx, caller: CurrentUser) -> ModelMetadata:
     return models.get_model(session, ctx=ctx, caller=caller, model_id=model_id)
+
+
+@router.get("/{model_id}/logs")
+def model_logs(
+    model_id: str,
+    session: SessionDep,
+    ctx: Ctx,
+    caller: CurrentUser,
+    tail: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> ModelLogs:
+    return models.logs(session, ctx=ctx, caller=caller, model_id=model_id, tail=tail)
 
 
 @router.patch("/{model_id}")

@@ -25,6 +25,7 @@ from modelport.api.schemas import (
     DeploymentSettings,
     ModelCreate,
     ModelList,
+    ModelLogs,
     ModelMetadata,
     ModelUpdate,
     UploadResponse,
@@ -79,7 +80,8 @@ def public(
 ) -> ModelMetadata:
     """The model as its owner reads it. ``filePath`` (the seed's name) is the active version's
     artifact id: a stable reference that says nothing of where or how the artifact is stored."""
-    phase = "Inactive" if model.status is not ModelStatus.ACTIVE else (state or _UNKNOWN).phase
+    shown = state or _UNKNOWN
+    phase = "Inactive" if model.status is not ModelStatus.ACTIVE else shown.phase
     return ModelMetadata(
         id=model.id,
         name=model.name,
@@ -94,6 +96,8 @@ def public(
         status=model.status,
         version=model.active_version,
         phase=phase,
+        reason=shown.reason or None,
+        message=shown.message or None,
         settings=DeploymentSettings.model_validate(model.settings),
     )
 
@@ -107,6 +111,14 @@ def get_model(
     model = owned(session, caller=caller, model_id=model_id)
     artifact = active_artifact(session, model)
     return public(model, artifact_id=artifact.id, state=ctx.deployer.state(model.id))
+
+
+def logs(
+    session: Session, *, ctx: AppContext, caller: Principal, model_id: str, tail: int
+) -> ModelLogs:
+    """The last ``tail`` lines of the model's runtime log (owner only)."""
+    model = owned(session, caller=caller, model_id=model_id)
+    return ModelLogs(model_id=model.id, lines=ctx.deployer.logs(model.id, tail))
 
 
 def list_models(

@@ -4,9 +4,10 @@ on 127.0.0.1 (``supervisor``), reverse-proxied under the API's own address at ``
 
 Key material lives under ``{data_dir}/run/{model id}/`` (folder 0700, files 0600): the data key, the
 inference keys file (rewritten atomically on revocation; the runtime re-reads it every 2 s) and the
-usage token. The folder is the runtime's private working folder, and the only part of the data
-folder it may open (``isolation``). Removing a model removes the folder. Nothing survives the
-process: at start the app hands down the active models' deployments and they run again.
+usage token; the runtime's log (``runtime.log``, read by ``logs``) and termination messages are
+written there too. The folder is the runtime's private working folder, and the only part of the
+data folder it may open (``isolation``). Removing a model removes the folder. Nothing survives
+the process: at start the app hands down the active models' deployments and they run again.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from fastapi import APIRouter
 from modelport.api.deployers.base import DeploymentSpec, DeploymentState, fetch_metadata
 from modelport.api.deployers.local.isolation import RuntimeUser
 from modelport.api.deployers.local.proxy import Proxy
-from modelport.api.deployers.local.supervisor import Supervisor
+from modelport.api.deployers.local.supervisor import LOG_FILE, Supervisor, tail_lines
 from modelport.api.settings import ApiSettings
 from modelport.core.crypto import encode_data_key
 from modelport.core.errors import NotFound, NotReady
@@ -123,6 +124,10 @@ class LocalDeployer:
 
     def states(self, model_ids: list[str]) -> dict[str, DeploymentState]:
         return {m: self.state(m) for m in model_ids}
+
+    def logs(self, model_id: str, tail: int) -> list[str]:
+        """The tail of ``{data_dir}/run/{id}/runtime.log`` (every start of the model appends)."""
+        return tail_lines(self.run_dir / model_id / LOG_FILE, tail)
 
     # --- key material -------------------------------------------------------------------------
 

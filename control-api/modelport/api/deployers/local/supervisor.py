@@ -5,6 +5,11 @@ a metrics port that nothing forwards to.
 A new version starts beside the old process and takes over once it is ready, so that the model
 keeps answering. The key material a process reads is written by the deployer into the model's
 folder before the process is asked for.
+
+A runtime that exits makes the model Failed at once, with the one-line termination message the
+runtime wrote (else the last line of its log) as the reason, as a crash loop does on Kubernetes.
+It is started again after 1 s, then 2 s, ...; after ``MAX_FAILED_STARTS`` failed starts in a row it
+is left stopped until a new version, new settings or a restart of ``modelport up``.
 """
 
 from __future__ import annotations
@@ -28,9 +33,15 @@ from modelport.core.errors import NotFound, NotReady
 
 log = logging.getLogger(__name__)
 
-_MAX_BACKOFF = 30.0
-#: Crashes in a row after which a model is reported Failed (it is still retried).
-_FAILED_AFTER = 3
+#: Failed starts in a row after which a model is Failed and no longer started.
+MAX_FAILED_STARTS = 3
+#: Wait before the second start; it doubles after each failure.
+FIRST_BACKOFF = 1.0
+MAX_BACKOFF = 30.0
+#: The runtime's stdout and stderr, in the model's folder.
+LOG_FILE = "runtime.log"
+#: Reasons by exit status (docs/api.md); any other status is RuntimeExited.
+EXIT_REASONS = {1: "LoadFailed", 2: "InvalidSettings"}
 
 
 @dataclass
@@ -39,6 +50,8 @@ class _Process:
     port: int
     metrics_port: int
     popen: subprocess.Popen[bytes]
+    message_file: Path
+    """Where this process writes its one-line reason if it fails to start."""
     started: float = field(default_factory=time.monotonic)
     ready: bool = False
 
@@ -49,9 +62,22 @@ class _Model:
     folder: Path
     current: _Process | None = None
     next: _Process | None = None
-    restarts: int = 0
-    retry_at: float = 0.0
+    failures: int = 0
+    """Failed starts in a row of the process being brought up."""
+    retry_at: float | None = None
+    """When that process is due to start again (None: not waiting)."""
+    gave_up: bool = False
+    reason: str = ""
     message: str = ""
+
+    def starting(self) -> _Process | None:
+        """The process being brought up: the new one beside a serving one, else the only one."""
+        return self.next or self.current
+
+    def reset(self) -> None:
+        """A clean start: no failures counted, nothing to report."""
+        self.failures, self.retry_at, self.gave_up = 0, None, False
+        self.reason = self.message = ""
 
 
 def free_ports(count: int) -> list[int]:
@@ -131,9 +157,9 @@ class Supervisor:
                 return
             _stop_process(entry.next)
             entry.next = self._spawn(spec, folder)
-            if entry.current is None:
+            if entry.current is None or entry.current.popen.poll() is not None:
                 entry.current, entry.next = entry.next, None
-            entry.restarts = 0
+            entry.reset()
 
     def remove(self, model_id: str) -> None:
         with self._lock:
@@ -150,12 +176,12 @@ class Supervisor:
                 return DeploymentState(phase="Pending", message="not started")
             if not entry.spec.active:
                 return DeploymentState(phase="Inactive")
+            if entry.failures:
+                return DeploymentState(phase="Failed", reason=entry.reason, message=entry.message)
             proc = entry.current
             if proc is not None and proc.ready and proc.popen.poll() is None:
                 return DeploymentState(phase="Ready")
-            if entry.restarts >= _FAILED_AFTER:
-                return DeploymentState(phase="Failed", message=entry.message)
-            return DeploymentState(phase="Deploying", message=entry.message)
+            return DeploymentState(phase="Deploying")
 
     def upstream(self, model_id: str) -> int:
         """The port of the model's ready runtime; 404 unknown, 503 while it starts."""
@@ -164,7 +190,7 @@ class Supervisor:
             if entry is None:
                 raise NotFound(f"no model {model_id}", details={"modelId": model_id})
             proc = entry.current
-            if not entry.spec.active or proc is None:
+            if not entry.spec.active or proc is None or proc.popen.poll() is not None:
                 raise NotReady(f"model {model_id} is not running", headers={"Retry-After": "5"})
             if not proc.ready:
                 raise NotReady(f"model {model_id} is starting", headers={"Retry-After": "2"})
@@ -194,6 +220,7 @@ class Supervisor:
             "USAGE_TOKEN_FILE": str(folder / "usage-token"),
             "USAGE_REPORT_SECONDS": "5",
             "DRAIN_SECONDS": "1",
+            "TERMINATION_MESSAGE_PATH": str(_message_file(folder, port)),
         }
         if self.s3_endpoint_url:
             values["S3_ENDPOINT_URL"] = self.s3_endpoint_url
@@ -216,7 +243,9 @@ class Supervisor:
             artifact_uri=spec.artifact_uri,
             user=user,
         )
-        log_file = (folder / "runtime.log").open("ab")
+        message_file = _message_file(folder, port)
+        message_file.unlink(missing_ok=True)
+        log_file = (folder / LOG_FILE).open("ab")
         try:
             popen = subprocess.Popen(
                 command,
@@ -231,7 +260,13 @@ class Supervisor:
         finally:
             log_file.close()
         log.info("started runtime for %s v%s on port %s", spec.model_id, spec.version, port)
-        return _Process(version=spec.version, port=port, metrics_port=metrics_port, popen=popen)
+        return _Process(
+            version=spec.version,
+            port=port,
+            metrics_port=metrics_port,
+            popen=popen,
+            message_file=message_file,
+        )
 
     def _supervise(self) -> None:
         with httpx.Client(timeout=1.0) as client:
@@ -254,19 +289,47 @@ class Supervisor:
             if entry.next is not None and entry.next.ready:
                 old, entry.current, entry.next = entry.current, entry.next, None
                 threading.Thread(target=_stop_process, args=(old,), daemon=True).start()
-            proc = entry.current
-            if proc is None or proc.popen.poll() is None:
+            elif (
+                entry.next is not None and entry.current and entry.current.popen.poll() is not None
+            ):
+                entry.current, entry.next = entry.next, None  # the old one died first
+            proc = entry.starting()
+            if proc is None or entry.gave_up:
                 return
-            now = time.monotonic()
-            if entry.retry_at == 0.0:
-                entry.restarts += 1
-                entry.message = f"runtime exited with status {proc.popen.returncode}; restarting"
-                entry.retry_at = now + min(_MAX_BACKOFF, 2.0 ** (entry.restarts - 1))
-                log.warning("runtime of %s exited (%s)", model_id, proc.popen.returncode)
+            if proc.popen.poll() is None:
+                if proc.ready and proc is entry.current:
+                    entry.reset()
                 return
-            if now >= entry.retry_at:
-                entry.retry_at = 0.0
-                entry.current = self._spawn(entry.spec, entry.folder)
+            self._exited(model_id, entry, proc)
+
+    def _exited(self, model_id: str, entry: _Model, proc: _Process) -> None:
+        """``proc`` (being brought up, or serving) has exited: back off, start again or give up."""
+        now = time.monotonic()
+        if entry.retry_at is None:
+            entry.failures += 1
+            entry.reason, entry.message = _exit_reason(proc, entry.folder / LOG_FILE)
+            log.warning(
+                "runtime of %s exited (status %s, start %d of %d): %s",
+                model_id,
+                proc.popen.returncode,
+                entry.failures,
+                MAX_FAILED_STARTS,
+                entry.message,
+            )
+            if entry.failures >= MAX_FAILED_STARTS:
+                entry.gave_up = True
+                if proc is entry.next:  # the serving version keeps serving
+                    entry.next = None
+                return
+            entry.retry_at = now + min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (entry.failures - 1))
+            return
+        if now >= entry.retry_at:
+            entry.retry_at = None
+            new = self._spawn(entry.spec, entry.folder)
+            if proc is entry.next:
+                entry.next = new
+            else:
+                entry.current = new
 
 
 def _stop_process(proc: _Process | None, timeout: float = 5.0) -> None:
@@ -279,6 +342,42 @@ def _stop_process(proc: _Process | None, timeout: float = 5.0) -> None:
     except subprocess.TimeoutExpired:
         proc.popen.kill()
         proc.popen.wait()
+
+
+def _message_file(folder: Path, port: int) -> Path:
+    return folder / f"termination-{port}.log"
+
+
+def _exit_reason(proc: _Process, log_file: Path) -> tuple[str, str]:
+    """(reason, message) of an exited runtime: its termination message, else its last log line."""
+    code = proc.popen.returncode
+    reason = EXIT_REASONS.get(code, "RuntimeExited")
+    try:
+        message = proc.message_file.read_text(encoding="utf-8", errors="replace").strip()
+    except FileNotFoundError:
+        message = ""
+    proc.message_file.unlink(missing_ok=True)
+    if message:
+        return reason, message
+    how = f"was stopped by signal {-code}" if code < 0 else f"exited with status {code}"
+    last = tail_lines(log_file, 1)
+    return reason, f"the runtime {how}" + (f": {last[0].strip()}" if last else "")
+
+
+def tail_lines(path: Path, count: int, *, block: int = 64 << 10) -> list[str]:
+    """The last ``count`` lines of a text file (reading from its end); [] when there is none."""
+    try:
+        with path.open("rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            data, start = b"", end
+            while start > 0 and data.count(b"\n") <= count:
+                start = max(0, start - block)
+                f.seek(start)
+                data = f.read(end - start)
+    except FileNotFoundError:
+        return []
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    return lines[-count:] if count > 0 else []
 
 
 def _is_ready(client: httpx.Client, port: int) -> bool:
