@@ -466,8 +466,6 @@ def test_a_model_that_fails_to_load_shows_why(
     model_id = upload_via_api(modelport_up.url, page, files["broken"], "settings")
     headers = {"Authorization": f"Bearer {token(page)}"}
     url = f"{modelport_up.url}/api/v1/models/{model_id}"
-    if "reason" not in httpx.get(url, headers=headers).json():
-        pytest.xfail("the API does not report a failure's reason yet (issue 13, item 1)")
     wait_for(
         lambda: httpx.get(url, headers=headers).json()["phase"] == "Failed",
         timeout=120,
@@ -481,40 +479,3 @@ def test_a_model_that_fails_to_load_shows_why(
     page.locator("#logs", has_text="no predict()").wait_for(timeout=10_000)
     accessible(page, axe, "model, failed")
     page.screenshot(path=shots / "19-model-failed.png", full_page=True)
-
-
-def test_failure_reason_and_logs_as_the_api_reports_them(
-    page, modelport_up: RunningModelport, files, shots: Path
-) -> None:
-    """The page's side of issue 13's failure reasons, against the API's documented answer
-    (``reason``, ``message``; ``/logs`` → ``{"modelId", "lines"}``) fed in by the browser, so
-    that it holds whichever server is running."""
-    page.set_default_timeout(30_000)
-    sign_up(page)
-    model_id = upload_via_api(modelport_up.url, page, files["broken"], "settings")
-    page.goto(f"/ui/#/models/{model_id}")
-    page.locator("#m-name", has_text="settings").wait_for()
-    logs_served = httpx.get(
-        f"{modelport_up.url}/api/v1/models/{model_id}/logs?tail=200",
-        headers={"Authorization": f"Bearer {token(page)}"},
-    )
-    if logs_served.status_code == 404:
-        assert page.locator("#logs-panel").is_hidden(), "no logs endpoint: no panel"
-    reason = "the joblib file holds a dict, which has no predict()"
-
-    def failed(route) -> None:
-        body = route.fetch().json()
-        route.fulfill(json=body | {"phase": "Failed", "reason": "LoadFailed", "message": reason})
-
-    def logs(route) -> None:
-        route.fulfill(json={"modelId": model_id, "lines": ["loading settings.joblib", reason]})
-
-    page.route(f"**/api/v1/models/{model_id}", failed)
-    page.route(f"**/api/v1/models/{model_id}/logs?tail=200", logs)
-    problem = page.locator("#m-problem")
-    problem.wait_for(timeout=10_000)
-    assert "LoadFailed" in problem.inner_text() and reason in problem.inner_text()
-    assert page.locator("#m-phase").inner_text() == "Failed"
-    page.locator("#logs-panel summary").click()
-    page.locator("#logs", has_text=reason).wait_for(timeout=10_000)
-    page.screenshot(path=shots / "20-model-failed-reason.png", full_page=True)
