@@ -183,6 +183,10 @@ class ModelLogs(CamelModel):
     lines: list[str]
 
 
+#: The largest ``offset`` a listing takes: beyond any real page, inside the database's integers.
+MAX_OFFSET = 1_000_000_000
+
+
 class ModelList(CamelModel):
     items: list[ModelMetadata]
     total: int

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from modelport.api.deps import Ctx, CurrentUser, SessionDep
-from modelport.api.schemas import UserAdminUpdate, UserList, UserPublic
+from modelport.api.schemas import MAX_OFFSET, UserAdminUpdate, UserList, UserPublic
 from modelport.api.services import keys, users
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -17,7 +17,7 @@ def list_users(
     session: SessionDep,
     caller: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> UserList:
     return users.list_users(session, caller=caller, limit=limit, offset=offset)
 

@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from modelport.api import multipart
 from modelport.api.deps import Ctx, CurrentUser, SessionDep
 from modelport.api.schemas import (
+    MAX_OFFSET,
     ModelList,
     ModelLogs,
     ModelMetadata,
@@ -67,7 +68,7 @@ def list_models(
     caller: CurrentUser,
     status: ModelStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ModelList:
     return models.list_models(
         session, ctx=ctx, caller=caller, status=status, limit=limit, offset=offset
