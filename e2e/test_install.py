@@ -291,6 +291,9 @@ def start_api(
         argv = resolve_command(container, ["modelport-api"])
         if name == "api":
             argv = with_flag(with_flag(argv, "--port", str(port)), "--host", "127.0.0.1")
+            # The pod's own metrics port, 9100 on all addresses, on loopback and free here.
+            env.update({"MODELPORT_API_METRICS_HOST": "127.0.0.1"})
+            env.update({"MODELPORT_API_METRICS_PORT": str(free_ports(1)[0])})
         processes.append(Process(name, argv, env, workdir / f"{name}.log"))
     migrate, api = processes
     migrate.start()
@@ -342,16 +345,18 @@ def stack(
     bucket = s3_server.create_bucket()
     # As a user installs a release: the packaged chart, not the source folder.
     chart = package_chart(k8s_cluster, workdir)
-    install(k8s_cluster, namespace, postgres_server.create_database(), s3_server, bucket, chart)
-    api, url = start_api(k8s_cluster, namespace, workdir)
+    api: Process | None = None
     operator: Process | None = None
-    try:
+    try:  # a release left behind would hold the cluster-wide names the next release needs
+        install(k8s_cluster, namespace, postgres_server.create_database(), s3_server, bucket, chart)
+        api, url = start_api(k8s_cluster, namespace, workdir)
         operator = start_operator(k8s_cluster, namespace, workdir)
         yield Stack(k8s_cluster, namespace, url, s3_server, bucket, workdir, api, operator)
     finally:
         if operator is not None:
             operator.stop()
-        api.stop()
+        if api is not None:
+            api.stop()
         if os.environ.get("MODELPORT_E2E_KEEP") == "1":
             print(f"logs kept in {workdir}")
         k8s_cluster.helm("uninstall", RELEASE, "--namespace", namespace, check=False)

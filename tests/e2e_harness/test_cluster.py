@@ -70,7 +70,10 @@ def test_nodes_are_ready_with_cpu_and_gpu_capacity(k8s_cluster: Cluster) -> None
     for name in GPU_NODES:
         assert nodes[name]["status"]["allocatable"][GPU_RESOURCE] == str(GPUS_PER_NODE)
         assert nodes[name]["metadata"]["labels"][GPU_PRESENT_LABEL] == "true"
-        assert [t["key"] for t in nodes[name]["spec"]["taints"]] == [GPU_TAINT_KEY]
+        # The node lifecycle controller's own taints (`node.kubernetes.io/not-ready` while a
+        # heartbeat is late on a loaded machine) come and go; the harness sets only the GPU one.
+        taints = [t["key"] for t in nodes[name]["spec"]["taints"]]
+        assert [t for t in taints if not t.startswith("node.kubernetes.io/")] == [GPU_TAINT_KEY]
     for name in CPU_NODES:
         assert GPU_RESOURCE not in nodes[name]["status"]["allocatable"]
 
