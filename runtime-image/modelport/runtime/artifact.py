@@ -56,9 +56,9 @@ def fetch_plaintext(settings: RuntimeSettings) -> Fetched:
             "was pinned: refusing to load it",
             details={"expected": settings.sha256.lower(), "actual": actual},
         )
+    # Not the URI: this log is its owner's to read (the logs endpoint), where it is stored is not.
     log.info(
-        "fetched %s (%d bytes%s, sha256 %s)",
-        settings.artifact_uri,
+        "fetched the artifact (%d bytes%s, sha256 %s)",
         len(buffer),
         ", decrypted" if key is not None else ", stored unencrypted",
         "verified" if settings.sha256 is not None else "not pinned",
