@@ -225,3 +225,35 @@ def test_model_logs_reveal_no_storage_location(make_api: MakeApi) -> None:
     text = "\n".join(logs())
     for secret in [api.bucket, "artifacts/", "s3://", ".mpa", *stored]:
         assert secret not in text, (secret, text)
+
+
+def test_failed_load_reason_reveals_no_storage_location(make_api: MakeApi) -> None:
+    """A runtime that cannot fetch its artifact says so to the model's owner (the model's
+    message, its logs) without naming the artifact's bucket, prefix, storage key or URI."""
+    api = make_api(local_runtimes=True)
+    user = api.user()
+    created = api.upload(user, onnx_add_one())
+    assert created.status_code == 201, created.text
+    model_id = created.json()["modelId"]
+    first = api.objects()
+    assert api.upload(user, onnx_add_one(), model_id=model_id).status_code == 201
+    for key in first:  # version 1's object is gone from the store
+        api.s3.client().delete_object(Bucket=api.bucket, Key=key)
+    r = api.client.post(
+        f"/api/v1/models/{model_id}/rollback", headers=user.headers, json={"version": 1}
+    )
+    assert r.status_code == 200, r.text
+
+    def shown() -> str:
+        get = api.client.get
+        model = get(f"/api/v1/models/{model_id}", headers=user.headers).json()
+        logs = get(f"/api/v1/models/{model_id}/logs", headers=user.headers).json()
+        return json.dumps([model.get("message"), logs["lines"]])
+
+    deadline = time.monotonic() + 120
+    while "failed to load" not in shown():
+        assert time.monotonic() < deadline, shown()
+        time.sleep(0.5)
+    text = shown()
+    for secret in [api.bucket, "artifacts/", "s3://", ".mpa", *first]:
+        assert secret not in text, (secret, text)
