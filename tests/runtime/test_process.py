@@ -129,7 +129,8 @@ def test_tampered_ciphertext_exits_nonzero(artifact, tmp_path: Path):
 
 def test_missing_artifact_exits_nonzero(artifact, tmp_path: Path):
     missing = (tmp_path / "nope.enc").as_uri()
-    refused(Artifact(missing, artifact.key_file, artifact.sha256, "joblib"), "nope.enc")
+    gone = Artifact(missing, artifact.key_file, artifact.sha256, "joblib")
+    refused(gone, "not in the artifact store")
 
 
 def test_state_dict_exits_nonzero_with_how_to_export(torch_model_files, tmp_path: Path):

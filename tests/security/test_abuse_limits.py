@@ -3,6 +3,7 @@ login and sign-up throttling, and the cap on concurrent password hashes."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import time
 import uuid
@@ -189,6 +190,23 @@ def test_password_guessing_on_one_account_backs_off(api: LiveApi) -> None:
     assert _login(api, user.email, user.password).status_code == 200
     # Success reset the account's count: a wrong password is an ordinary 401 again.
     assert _login(api, user.email, "one more guess").status_code == 401
+
+
+def test_concurrent_password_guesses_back_off(api: LiveApi) -> None:
+    """Guesses sent all at once back off like guesses sent one by one: the account's failures
+    are checked again once a hash slot is held, so at most the hashes in flight get past it."""
+    user = api.user()
+    settings = api.ctx.settings
+
+    def guess(i: int) -> int:
+        return _login(api, user.email, f"guess-{i}").status_code
+
+    with concurrent.futures.ThreadPoolExecutor(24) as pool:
+        codes = list(pool.map(guess, range(24)))
+    assert set(codes) <= {401, 429, 503}, codes
+    guessed = codes.count(401)
+    assert guessed <= settings.login_failures_per_account + settings.password_hash_concurrency - 1
+    assert 429 in codes, codes
 
 
 def test_password_spraying_from_one_address_backs_off(make_api: MakeApi) -> None:

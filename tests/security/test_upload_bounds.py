@@ -5,6 +5,7 @@ nothing behind: no spool folder, no stored object, no row."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -195,3 +196,64 @@ def test_file_path_reveals_no_storage_location(api: LiveApi) -> None:
         text = json.dumps(body)
         for secret in [api.bucket, "artifacts/", "s3://", ".mpa", *storage()]:
             assert secret not in text, (name, secret)
+
+
+def test_model_logs_reveal_no_storage_location(make_api: MakeApi) -> None:
+    """The runtime's log, which ``GET /api/v1/models/{id}/logs`` gives the owner, does not name
+    the artifact's bucket, prefix, storage key or URI either."""
+    api = make_api(local_runtimes=True)
+    user = api.user()
+    created = api.upload(user, onnx_add_one())
+    assert created.status_code == 201, created.text
+    model_id = created.json()["modelId"]
+    from modelport.api.db.tables import StoredArtifact
+
+    with api.ctx.db.sessions() as session:
+        rows = session.query(StoredArtifact).all()
+        stored = [s for a in rows for s in (a.storage_key, a.storage_uri)]
+
+    def logs() -> list[str]:
+        r = api.client.get(f"/api/v1/models/{model_id}/logs", headers=user.headers)
+        assert r.status_code == 200, r.text
+        lines: list[str] = r.json()["lines"]
+        return lines
+
+    deadline = time.monotonic() + 120
+    while not any("ready" in line for line in logs()):
+        assert time.monotonic() < deadline, logs()
+        time.sleep(0.5)
+    text = "\n".join(logs())
+    for secret in [api.bucket, "artifacts/", "s3://", ".mpa", *stored]:
+        assert secret not in text, (secret, text)
+
+
+def test_failed_load_reason_reveals_no_storage_location(make_api: MakeApi) -> None:
+    """A runtime that cannot fetch its artifact says so to the model's owner (the model's
+    message, its logs) without naming the artifact's bucket, prefix, storage key or URI."""
+    api = make_api(local_runtimes=True)
+    user = api.user()
+    created = api.upload(user, onnx_add_one())
+    assert created.status_code == 201, created.text
+    model_id = created.json()["modelId"]
+    first = api.objects()
+    assert api.upload(user, onnx_add_one(), model_id=model_id).status_code == 201
+    for key in first:  # version 1's object is gone from the store
+        api.s3.client().delete_object(Bucket=api.bucket, Key=key)
+    r = api.client.post(
+        f"/api/v1/models/{model_id}/rollback", headers=user.headers, json={"version": 1}
+    )
+    assert r.status_code == 200, r.text
+
+    def shown() -> str:
+        get = api.client.get
+        model = get(f"/api/v1/models/{model_id}", headers=user.headers).json()
+        logs = get(f"/api/v1/models/{model_id}/logs", headers=user.headers).json()
+        return json.dumps([model.get("message"), logs["lines"]])
+
+    deadline = time.monotonic() + 120
+    while "failed to load" not in shown():
+        assert time.monotonic() < deadline, shown()
+        time.sleep(0.5)
+    text = shown()
+    for secret in [api.bucket, "artifacts/", "s3://", ".mpa", *first]:
+        assert secret not in text, (secret, text)

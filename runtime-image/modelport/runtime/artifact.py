@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from modelport.core.crypto import decrypt_stream, read_data_key_file
 from modelport.core.errors import ModelportError
-from modelport.core.storage import S3Options, open_uri
+from modelport.core.storage import ArtifactNotFound, S3Options, StorageError, open_uri
 from modelport.runtime.settings import RuntimeSettings
 
 log = logging.getLogger("modelport.runtime")
@@ -40,14 +40,24 @@ def fetch_plaintext(settings: RuntimeSettings) -> Fetched:
     started = time.perf_counter()
     key = read_data_key_file(settings.key_file) if settings.key_file is not None else None
     s3 = S3Options(endpoint_url=settings.s3_endpoint_url) if settings.s3_endpoint_url else None
-    chunks: Iterator[bytes] = open_uri(settings.artifact_uri, s3=s3)
-    if key is not None:
-        chunks = decrypt_stream(chunks, key)
     digest = hashlib.sha256()
     buffer = bytearray()
-    for chunk in chunks:
-        digest.update(chunk)
-        buffer += chunk
+    try:
+        chunks: Iterator[bytes] = open_uri(settings.artifact_uri, s3=s3)
+        if key is not None:
+            chunks = decrypt_stream(chunks, key)
+        for chunk in chunks:
+            digest.update(chunk)
+            buffer += chunk
+    except StorageError as exc:
+        # The store's message names the URI; the owner reads this reason (the model's status and
+        # logs), and where the artifact is stored is none of theirs.
+        hidden = (
+            "the model's artifact is not in the artifact store"
+            if isinstance(exc, ArtifactNotFound)
+            else exc.message.replace(settings.artifact_uri, "the model's artifact")
+        )
+        raise StorageError(hidden, retry=False) from None
     fetched = time.perf_counter()
     actual = digest.hexdigest()
     if settings.sha256 is not None and not hmac.compare_digest(actual, settings.sha256.lower()):
@@ -56,9 +66,9 @@ def fetch_plaintext(settings: RuntimeSettings) -> Fetched:
             "was pinned: refusing to load it",
             details={"expected": settings.sha256.lower(), "actual": actual},
         )
+    # Not the URI: this log is its owner's to read (the logs endpoint), where it is stored is not.
     log.info(
-        "fetched %s (%d bytes%s, sha256 %s)",
-        settings.artifact_uri,
+        "fetched the artifact (%d bytes%s, sha256 %s)",
         len(buffer),
         ", decrypted" if key is not None else ", stored unencrypted",
         "verified" if settings.sha256 is not None else "not pinned",

@@ -141,6 +141,9 @@ def login(
     account = credentials.email.strip().lower()
     guard.before_login(address=address, account=account)
     with guard.slots.held():
+        # Again with the slot held: guesses sent at once all passed the first check before any
+        # of them failed; now at most the hashes in flight are past it.
+        guard.before_login(address=address, account=account)
         user = session.scalar(select(User).where(User.email == account))
         stored = user.password_hash if user else None
         correct = auth.verify_password(credentials.password, stored)
