@@ -88,6 +88,19 @@ def test_runtime_metrics_not_on_inference_port(artifact: Artifact) -> None:
         assert 'modelport_runtime_model_ready{model="m"} 1.0' in scraped.text
 
 
+@pytest.mark.slow
+def test_dns_rebinding_cannot_read_metrics(artifact: Artifact) -> None:
+    """A web page that rebinds its own name to the metrics address (loopback under ``modelport
+    up``) sends that name as ``Host``: refused. Scrapers address pods by IP."""
+    with running(runtime_args(artifact, "m"), {"MODELPORT_RUNTIME_AUTH_REQUIRED": "false"}) as proc:
+        rebound = httpx.get(proc.metrics_url, headers={"Host": "evil.example"})
+        assert rebound.status_code == 400, rebound.text
+        assert "modelport_runtime" not in rebound.text
+        port = proc.metrics_url.split(":")[2].split("/")[0]
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "10.1.2.3:9090"):
+            assert httpx.get(proc.metrics_url, headers={"Host": host}).status_code == 200, host
+
+
 # --- the local proxy -----------------------------------------------------------------------
 
 

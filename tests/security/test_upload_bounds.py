@@ -257,3 +257,28 @@ def test_failed_load_reason_reveals_no_storage_location(make_api: MakeApi) -> No
     text = shown()
     for secret in [api.bucket, "artifacts/", "s3://", ".mpa", *first]:
         assert secret not in text, (secret, text)
+
+
+def test_store_failure_reveals_no_storage_location(api: LiveApi) -> None:
+    """When the artifact store fails (here its bucket is gone), the caller learns that it failed
+    and to retry, not the bucket, key or URI it failed on; the operator's log has those."""
+    user = api.user()
+    api.s3.client().delete_bucket(Bucket=api.bucket)  # empty: nothing was uploaded yet
+    refused = api.upload(user, onnx_add_one())
+    assert refused.status_code == 500, refused.text
+    assert refused.json()["error"]["code"] == "storage_failed"
+    assert api.bucket not in refused.text and "s3://" not in refused.text, refused.text
+    assert "retry" in refused.json()["error"]["message"].lower()
+
+
+def test_store_failure_on_delete_reveals_no_storage_location(api: LiveApi) -> None:
+    """Any path that meets a store failure answers without naming where the artifact is."""
+    user = api.user()
+    created = api.upload(user, onnx_add_one())
+    assert created.status_code == 201, created.text
+    client = api.s3.client()
+    for key in api.objects():
+        client.delete_object(Bucket=api.bucket, Key=key)
+    client.delete_bucket(Bucket=api.bucket)
+    gone = api.client.delete(f"/api/v1/models/{created.json()['modelId']}", headers=user.headers)
+    assert api.bucket not in gone.text and "s3://" not in gone.text, gone.text

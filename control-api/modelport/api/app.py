@@ -29,7 +29,7 @@ from modelport.api.web import mount_ui
 from modelport.core.errors import ModelportError, error_body
 from modelport.core.metrics_server import metrics_server
 from modelport.core.ratelimit import RateLimiter
-from modelport.core.storage import ArtifactStore, FileStore, S3Options, S3Store
+from modelport.core.storage import ArtifactStore, FileStore, S3Options, S3Store, StorageError
 from modelport.core.version import VERSION
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -177,6 +177,10 @@ def _json(
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ModelportError)
     async def modelport_error(_r: Request, exc: ModelportError) -> JSONResponse:
+        if isinstance(exc, StorageError) and exc.status >= 500:
+            # The store's own words name the bucket and key: for the operator's log only.
+            log.warning("artifact store failure: %s", exc.message)
+            exc = StorageError("the artifact store failed")
         headers = dict(exc.headers)
         if exc.status == 401:
             headers.setdefault("WWW-Authenticate", "Bearer")

@@ -104,8 +104,8 @@ class ApiSettings(BaseSettings):
     allowed_hosts: list[str] | None = None
     """Host names (``Host`` header) this API answers to; any other gets 400 before a route runs
     (DNS rebinding). Entries: ``api.example.com`` (any port), ``127.0.0.1:8000`` (that port),
-    ``*.example.com`` (any subdomain), ``*`` (any host). ``/healthz``, ``/readyz`` and
-    ``/metrics`` answer any host (the kubelet probes by pod IP). Unset: any host in
+    ``*.example.com`` (any subdomain), ``*`` (any host). ``/healthz`` and ``/readyz`` answer
+    any host (the kubelet probes by pod IP; metrics are on a port of their own). Unset: any host in
     development; production refuses to start without it. As JSON in the environment:
     ``MODELPORT_API_ALLOWED_HOSTS='["api.example.com"]'``."""
     trusted_proxies: list[str] = Field(default_factory=list)
