@@ -253,6 +253,22 @@ def test_newcomer_details(logged_in: dict[str, str], model_file) -> None:
     run(narrow, "models", "delete", model_id, "--yes")
 
 
+def test_key_and_version_tables_fit_80_columns(logged_in: dict[str, str], model_file) -> None:
+    """At 80 columns a key's id (what ``keys revoke`` takes) stays on one line, and times read
+    as minutes, not as ISO timestamps folded over five lines."""
+    path, _, _ = model_file
+    narrow = {**logged_in, "COLUMNS": "80"}
+    created = as_json(narrow, "keys", "create", "narrow-terminal")
+    table = run(narrow, "keys", "list").stdout
+    assert created["id"] in table, table
+    assert "+00:00" not in table and ".0" not in table, table
+    model_id = as_json(narrow, "upload", str(path), "--name", "narrow")["modelId"]
+    versions = run(narrow, "versions", "list", model_id).stdout
+    assert "+00:00" not in versions, versions
+    run(narrow, "keys", "revoke", created["id"])
+    run(narrow, "models", "delete", model_id, "--yes")
+
+
 def test_revoking_a_malformed_id_does_not_echo_it(
     logged_in: dict[str, str], modelport_up: RunningModelport
 ) -> None:

@@ -13,6 +13,7 @@ import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -376,7 +377,14 @@ def versions_list(
     with _client(url, key) as client:
         versions = client.versions(model_id)
     rows = [
-        (v.number, "yes" if v.active else "", v.original_name, v.size, v.sha256[:16], v.created_at)
+        (
+            v.number,
+            "yes" if v.active else "",
+            v.original_name,
+            v.size,
+            v.sha256[:16],
+            _when(v.created_at),
+        )
         for v in versions
     ]
     columns = ["version", "serving", "file", "bytes", "sha256", "uploaded"]
@@ -454,14 +462,14 @@ def keys_list(url: UrlOpt = None, key: KeyOpt = None, output: OutOpt = Output.TA
             k.name,
             k.scope,
             "all" if k.models is None else " ".join(k.models) or "none",
-            k.created_at,
-            k.last_used_at,
-            k.revoked_at or "active",
+            _when(k.created_at),
+            _when(k.last_used_at),
+            _when(k.revoked_at) or "active",
         )
         for k in keys
     ]
     columns = ["id", "name", "scope", "models", "created", "last used", "revoked"]
-    _emit(output, keys, lambda: _table("API keys", columns, rows))
+    _emit(output, keys, lambda: _table("API keys", columns, rows, whole=("id",)))
 
 
 @keys_app.command("revoke")
@@ -545,7 +553,7 @@ def usage(
     }
     rows = [
         (
-            b.start.astimezone().strftime("%Y-%m-%d %H:%M"),
+            _when(b.start),
             b.requests,
             b.errors,
             _ms(b.latency_ms.p50),
@@ -563,6 +571,11 @@ def usage(
             _table("per bucket", columns, rows),
         ),
     )
+
+
+def _when(value: datetime | None) -> str | None:
+    """A time in the local zone to the minute, as the usage buckets show it."""
+    return None if value is None else value.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def _ms(value: float | None) -> str:
