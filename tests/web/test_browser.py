@@ -196,6 +196,12 @@ def test_journey(page, files, shots: Path, axe: str) -> None:
     sign_up(page)
     page.locator("#models-empty").wait_for()
     assert page.get_by_role("button", name="Sign out").is_visible()
+    # Sign out (a button) sits on the same line as the links beside it.
+    link = page.get_by_role("link", name="API keys").bounding_box()
+    out = page.get_by_role("button", name="Sign out").bounding_box()
+    assert link and out
+    centres = [box["y"] + box["height"] / 2 for box in (link, out)]
+    assert abs(centres[0] - centres[1]) <= 2, (link, out)
     accessible(page, axe, "models, empty")
     page.screenshot(path=shots / "02-models-empty.png", full_page=True)
 
