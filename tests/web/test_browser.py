@@ -485,6 +485,11 @@ def test_a_model_that_fails_to_load_shows_why(
     problem = page.locator("#m-problem")
     problem.wait_for(timeout=10_000)
     assert "no predict()" in problem.inner_text()
+    # Reason and message read as one short notice, not lines apart.
+    reason = page.locator("#m-reason").bounding_box()
+    message = page.locator("#m-message").bounding_box()
+    assert reason and message
+    assert message["y"] - (reason["y"] + reason["height"]) <= 24, (reason, message)
     page.locator("#logs-panel summary").click()
     page.locator("#logs", has_text="no predict()").wait_for(timeout=10_000)
     accessible(page, axe, "model, failed")
