@@ -17,6 +17,7 @@ import httpx
 import joblib
 import numpy as np
 import pytest
+from modelport.core.formats import SUPPORTED_EXTENSIONS
 from sklearn.linear_model import LogisticRegression
 
 from testing.up import UPLOAD_LIMIT, RunningModelport, wait_for
@@ -371,6 +372,12 @@ def activates_from_keyboard(page, selector: str, file_input: str) -> bool:
     return True
 
 
+def offers_every_format(page, file_input: str) -> None:
+    """The file input's chooser lets every supported extension be picked (and no other)."""
+    offered = (page.locator(file_input).get_attribute("accept") or "").split(",")
+    assert sorted(offered) == sorted(SUPPORTED_EXTENSIONS), file_input
+
+
 def test_phone_width_and_keyboard(
     phone, modelport_up: RunningModelport, files, shots: Path, axe: str
 ) -> None:
@@ -390,6 +397,10 @@ def test_phone_width_and_keyboard(
              .map(e => e.id)"""
     )
     assert unlabeled == []
+    # The file chooser offers (and the hint names) every format the API takes.
+    offers_every_format(page, "#upload-file")
+    hint = page.locator("#main").inner_text()
+    assert all(ext in hint for ext in SUPPORTED_EXTENSIONS), hint
     fits(page, "upload")
     accessible(page, axe, "upload, phone")
     # The drop zone is reachable and usable from the keyboard.
@@ -402,6 +413,7 @@ def test_phone_width_and_keyboard(
     page.locator("#m-phase", has_text="Ready").wait_for(timeout=120_000)
     page.locator("#schema-table td", has_text="FP64").first.wait_for()
     page.locator("#usage-chart svg").wait_for()
+    offers_every_format(page, "#version-file")
     page.locator("details", has_text="Numbers by bucket").locator("summary").click()
     fits(page, "model")
     # Snippets wrap at spaces, never inside a word.
