@@ -185,7 +185,7 @@ def upload(page, path: Path, name: str) -> None:
     page.get_by_role("button", name="Upload", exact=True).click()
 
 
-def test_journey(page, files, shots: Path, axe: str) -> None:
+def test_journey(page, modelport_up: RunningModelport, files, shots: Path, axe: str) -> None:
     page.set_default_timeout(30_000)
     page.goto("/ui/")
     # Signed out: no navigation (a display rule used to override `hidden`).
@@ -258,16 +258,22 @@ def test_journey(page, files, shots: Path, axe: str) -> None:
     page.screenshot(path=shots / "05-model-ready.png", full_page=True)
 
     # Try it: the default input fits the schema as it is.
-    assert page.get_by_label("API key").input_value() == key
+    assert page.get_by_label("Inference key").input_value() == key
     assert page.get_by_label("Input (JSON, the value of inputData)").input_value() == (
         "[[0.0, 0.0, 0.0, 0.0]]"
     )
     page.get_by_role("button", name="Predict").click()
     page.locator("#try-result", has_text="Predictions").wait_for()
+    # An account key (the one `modelport up` prints for the CLI) is refused in words that
+    # name the key the form needs.
+    page.get_by_label("Inference key").fill(modelport_up.admin_key)
+    page.get_by_role("button", name="Predict").click()
+    page.locator("#try-result .error", has_text="inference key").wait_for()
+    page.get_by_label("Inference key").fill(key)
     # A wrong shape: the runtime's 400 shows what it expected.
     page.get_by_label("Input (JSON, the value of inputData)").fill("[[1.0, 2.0]]")
     page.get_by_role("button", name="Predict").click()
-    problem = page.locator("#try-result .error")
+    problem = page.locator("#try-result .error", has_text="expected")
     problem.wait_for()
     assert "[-1, 4]" in problem.inner_text() and "[1, 2]" in problem.inner_text()
     page.screenshot(path=shots / "06-shape-error.png", full_page=True)
@@ -282,10 +288,10 @@ def test_journey(page, files, shots: Path, axe: str) -> None:
     page.screenshot(path=shots / "07-prediction.png", full_page=True)
 
     # Usage: every bucket of the window, with requests and latency drawn where there were any.
-    # (three calls: two predictions and the wrong shape, an error).
+    # (four calls: two predictions, then the refused key and the wrong shape, errors).
     page.get_by_label("Window").select_option("1h")
     page.locator("#usage-chart rect.errors").first.wait_for(timeout=60_000)
-    page.locator("#m-requests", has_text="3").wait_for()
+    page.locator("#m-requests", has_text="4").wait_for()
     assert page.locator("#usage-table tbody tr").count() == 12
     assert page.locator("#usage-chart rect.requests").count() >= 1
     assert page.locator("#latency-chart .p99").count() >= 1
