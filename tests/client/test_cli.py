@@ -236,6 +236,11 @@ def test_newcomer_details(logged_in: dict[str, str], model_file) -> None:
     table = run(narrow, "models", "list").stdout
     assert model_id in table, table
     assert max(len(line) for line in table.splitlines()) <= 80
+    # The endpoint URL is shown whole where it fits; else not at all (the caption says where
+    # it is), never folded over a row seven lines tall.
+    if model["endpointUrl"] not in table:
+        assert "/models/" not in table and "-o json" in table, table
+    assert model["endpointUrl"] in run(logged_in, "models", "list").stdout
 
     details = run(narrow, "models", "show", model_id).stdout
     assert "settings.maxReplicas" in details and "{'" not in details, details

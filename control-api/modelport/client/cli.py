@@ -25,6 +25,7 @@ from modelport.client._client import Client
 from modelport.client.errors import ApiError, ClientError, WaitTimeout
 from pydantic import BaseModel
 from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
 from rich.table import Table
 
 
@@ -299,7 +300,19 @@ def models_list(
         for m in page.items
     ]
     columns = ["id", "name", "format", "status", "phase", "requests", "endpoint"]
-    _emit(output, page, lambda: _table(f"{page.total} models", columns, rows, whole=("id",)))
+    _emit(output, page, lambda: _models_table(f"{page.total} models", columns, rows))
+
+
+def _models_table(title: str, columns: list[str], rows: list[tuple[Any, ...]]) -> Table:
+    """The models with their endpoint URLs whole; where the terminal is too narrow for that,
+    without them (a URL folded over seven lines can be neither read nor copied)."""
+    table = _table(title, columns, rows, whole=("id", "endpoint"))
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    if natural <= console.width:
+        return table
+    table = _table(title, columns[:-1], [row[:-1] for row in rows], whole=("id",))
+    table.caption = "endpoint URLs: in a wider terminal, or with -o json"
+    return table
 
 
 @models_app.command("show")
