@@ -286,3 +286,16 @@ def test_revoking_a_malformed_id_does_not_echo_it(
     )
     assert answer.status_code == 404
     assert "s3cr3t" not in answer.text
+
+
+@pytest.mark.parametrize("group", [[], ["keys"], ["models"], ["versions"]])
+def test_help_gives_each_command_one_line(group: list[str]) -> None:
+    """In a wide terminal each command's summary is one line (a docstring's own line break
+    used to split a sentence in two)."""
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    shown = subprocess.run(
+        [modelport_command(), *group, "--help"], env=env, capture_output=True, text=True
+    )
+    commands = shown.stdout.split("Commands")[1].splitlines()[1:-1]
+    continued = [line for line in commands if line.startswith("│    ")]
+    assert continued == [], shown.stdout

@@ -487,8 +487,9 @@ def keys_list(url: UrlOpt = None, key: KeyOpt = None, output: OutOpt = Output.TA
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: str, url: UrlOpt = None, key: KeyOpt = None) -> None:
-    """Revoke a key by its id (or by the whole key: only its id is sent or printed); model
-    endpoints refuse it within a minute."""
+    """Revoke a key by its id; model endpoints refuse it within a minute.
+
+    A whole key is taken too: only its id is sent or printed."""
     key_id = _key_id(key_id)
     with _client(url, key) as client:
         client.revoke_key(key_id)
@@ -515,8 +516,9 @@ def predict(
     inference_key: InferenceKeyOpt = None,
     output: OutOpt = Output.TABLE,
 ) -> None:
-    """Send inputData to a model's endpoint and print the predictions (the account key finds the
-    endpoint; the inference key calls it)."""
+    """Send inputData to a model's endpoint and print the predictions.
+
+    The account key finds the endpoint; the inference key calls it."""
     text = sys.stdin.read() if json_input == "-" else Path(json_input).read_text()
     try:
         data = json.loads(text)
@@ -552,8 +554,9 @@ def usage(
     key: KeyOpt = None,
     output: OutOpt = Output.TABLE,
 ) -> None:
-    """Requests, errors and latency percentiles of a model over a time window, bucket by bucket
-    (the numbers the web UI's usage chart draws)."""
+    """Requests, errors and latency percentiles of a model over a time window, bucket by bucket.
+
+    The same numbers as the web UI's usage charts."""
     with _client(url, key) as client:
         summary = client.usage(model_id, window=window)
     lat = summary.latency_ms
