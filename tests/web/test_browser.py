@@ -208,7 +208,9 @@ def test_journey(page, modelport_up: RunningModelport, files, shots: Path, axe: 
 
     # A key for calling models; shown once, with a copy button.
     page.get_by_role("link", name="API keys").click()
-    page.get_by_label("Name").fill("browser")
+    # The keys page first: "Name" also matches the models page's "Search by name".
+    page.get_by_role("heading", name="API keys").wait_for()
+    page.get_by_label("Name", exact=True).fill("browser")
     page.get_by_role("button", name="Create key").click()
     page.locator("#key-created").wait_for()
     key = page.locator("#key-value").inner_text()
@@ -435,7 +437,8 @@ def test_phone_width_and_keyboard(
     # With a key listed: the table's hidden "Action" header once stuck out past the scrolling
     # box and widened the whole page, leaving Revoke off screen.
     page.goto("/ui/#/keys")
-    page.get_by_label("Name").fill("phone")
+    page.get_by_role("heading", name="API keys").wait_for()
+    page.get_by_label("Name", exact=True).fill("phone")
     page.get_by_role("button", name="Create key").click()
     page.locator("#keys-table", has_text="phone").wait_for()
     fits(page, "keys")
