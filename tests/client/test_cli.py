@@ -236,6 +236,11 @@ def test_newcomer_details(logged_in: dict[str, str], model_file) -> None:
     table = run(narrow, "models", "list").stdout
     assert model_id in table, table
     assert max(len(line) for line in table.splitlines()) <= 80
+    # The endpoint URL is shown whole where it fits; else not at all (the caption says where
+    # it is), never folded over a row seven lines tall.
+    if model["endpointUrl"] not in table:
+        assert "/models/" not in table and "-o json" in table, table
+    assert model["endpointUrl"] in run(logged_in, "models", "list").stdout
 
     details = run(narrow, "models", "show", model_id).stdout
     assert "settings.maxReplicas" in details and "{'" not in details, details
@@ -253,6 +258,22 @@ def test_newcomer_details(logged_in: dict[str, str], model_file) -> None:
     run(narrow, "models", "delete", model_id, "--yes")
 
 
+def test_key_and_version_tables_fit_80_columns(logged_in: dict[str, str], model_file) -> None:
+    """At 80 columns a key's id (what ``keys revoke`` takes) stays on one line, and times read
+    as minutes, not as ISO timestamps folded over five lines."""
+    path, _, _ = model_file
+    narrow = {**logged_in, "COLUMNS": "80"}
+    created = as_json(narrow, "keys", "create", "narrow-terminal")
+    table = run(narrow, "keys", "list").stdout
+    assert created["id"] in table, table
+    assert "+00:00" not in table and ".0" not in table, table
+    model_id = as_json(narrow, "upload", str(path), "--name", "narrow")["modelId"]
+    versions = run(narrow, "versions", "list", model_id).stdout
+    assert "+00:00" not in versions, versions
+    run(narrow, "keys", "revoke", created["id"])
+    run(narrow, "models", "delete", model_id, "--yes")
+
+
 def test_revoking_a_malformed_id_does_not_echo_it(
     logged_in: dict[str, str], modelport_up: RunningModelport
 ) -> None:
@@ -265,3 +286,16 @@ def test_revoking_a_malformed_id_does_not_echo_it(
     )
     assert answer.status_code == 404
     assert "s3cr3t" not in answer.text
+
+
+@pytest.mark.parametrize("group", [[], ["keys"], ["models"], ["versions"]])
+def test_help_gives_each_command_one_line(group: list[str]) -> None:
+    """In a wide terminal each command's summary is one line (a docstring's own line break
+    used to split a sentence in two)."""
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    shown = subprocess.run(
+        [modelport_command(), *group, "--help"], env=env, capture_output=True, text=True
+    )
+    commands = shown.stdout.split("Commands")[1].splitlines()[1:-1]
+    continued = [line for line in commands if line.startswith("│    ")]
+    assert continued == [], shown.stdout

@@ -301,11 +301,13 @@ async def test_auth_missing_or_wrong_key_is_401(estimator, keys_file):
         )
         assert "API key" in error["message"]
         wrong = {"Authorization": "Bearer secret-wrong"}
-        assert_error(
+        refused = assert_error(
             await c.post("/v2/models/iris/infer", json=request, headers=wrong),
             401,
             "unauthenticated",
         )
+        # Says which key an endpoint takes: a newcomer's first guess is the account key.
+        assert "inference key" in refused["message"]
         assert_error(
             await c.post("/predict", json={"inputData": [[1, 2, 3, 4]]}), 401, "unauthenticated"
         )

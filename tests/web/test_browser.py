@@ -17,6 +17,7 @@ import httpx
 import joblib
 import numpy as np
 import pytest
+from modelport.core.formats import SUPPORTED_EXTENSIONS
 from sklearn.linear_model import LogisticRegression
 
 from testing.up import UPLOAD_LIMIT, RunningModelport, wait_for
@@ -184,7 +185,7 @@ def upload(page, path: Path, name: str) -> None:
     page.get_by_role("button", name="Upload", exact=True).click()
 
 
-def test_journey(page, files, shots: Path, axe: str) -> None:
+def test_journey(page, modelport_up: RunningModelport, files, shots: Path, axe: str) -> None:
     page.set_default_timeout(30_000)
     page.goto("/ui/")
     # Signed out: no navigation (a display rule used to override `hidden`).
@@ -196,12 +197,20 @@ def test_journey(page, files, shots: Path, axe: str) -> None:
     sign_up(page)
     page.locator("#models-empty").wait_for()
     assert page.get_by_role("button", name="Sign out").is_visible()
+    # Sign out (a button) sits on the same line as the links beside it.
+    link = page.get_by_role("link", name="API keys").bounding_box()
+    out = page.get_by_role("button", name="Sign out").bounding_box()
+    assert link and out
+    centres = [box["y"] + box["height"] / 2 for box in (link, out)]
+    assert abs(centres[0] - centres[1]) <= 2, (link, out)
     accessible(page, axe, "models, empty")
     page.screenshot(path=shots / "02-models-empty.png", full_page=True)
 
     # A key for calling models; shown once, with a copy button.
     page.get_by_role("link", name="API keys").click()
-    page.get_by_label("Name").fill("browser")
+    # The keys page first: "Name" also matches the models page's "Search by name".
+    page.get_by_role("heading", name="API keys").wait_for()
+    page.get_by_label("Name", exact=True).fill("browser")
     page.get_by_role("button", name="Create key").click()
     page.locator("#key-created").wait_for()
     key = page.locator("#key-value").inner_text()
@@ -251,16 +260,22 @@ def test_journey(page, files, shots: Path, axe: str) -> None:
     page.screenshot(path=shots / "05-model-ready.png", full_page=True)
 
     # Try it: the default input fits the schema as it is.
-    assert page.get_by_label("API key").input_value() == key
+    assert page.get_by_label("Inference key").input_value() == key
     assert page.get_by_label("Input (JSON, the value of inputData)").input_value() == (
         "[[0.0, 0.0, 0.0, 0.0]]"
     )
     page.get_by_role("button", name="Predict").click()
     page.locator("#try-result", has_text="Predictions").wait_for()
+    # An account key (the one `modelport up` prints for the CLI) is refused in words that
+    # name the key the form needs.
+    page.get_by_label("Inference key").fill(modelport_up.admin_key)
+    page.get_by_role("button", name="Predict").click()
+    page.locator("#try-result .error", has_text="inference key").wait_for()
+    page.get_by_label("Inference key").fill(key)
     # A wrong shape: the runtime's 400 shows what it expected.
     page.get_by_label("Input (JSON, the value of inputData)").fill("[[1.0, 2.0]]")
     page.get_by_role("button", name="Predict").click()
-    problem = page.locator("#try-result .error")
+    problem = page.locator("#try-result .error", has_text="expected")
     problem.wait_for()
     assert "[-1, 4]" in problem.inner_text() and "[1, 2]" in problem.inner_text()
     page.screenshot(path=shots / "06-shape-error.png", full_page=True)
@@ -275,10 +290,10 @@ def test_journey(page, files, shots: Path, axe: str) -> None:
     page.screenshot(path=shots / "07-prediction.png", full_page=True)
 
     # Usage: every bucket of the window, with requests and latency drawn where there were any.
-    # (three calls: two predictions and the wrong shape, an error).
+    # (four calls: two predictions, then the refused key and the wrong shape, errors).
     page.get_by_label("Window").select_option("1h")
     page.locator("#usage-chart rect.errors").first.wait_for(timeout=60_000)
-    page.locator("#m-requests", has_text="3").wait_for()
+    page.locator("#m-requests", has_text="4").wait_for()
     assert page.locator("#usage-table tbody tr").count() == 12
     assert page.locator("#usage-chart rect.requests").count() >= 1
     assert page.locator("#latency-chart .p99").count() >= 1
@@ -365,6 +380,12 @@ def activates_from_keyboard(page, selector: str, file_input: str) -> bool:
     return True
 
 
+def offers_every_format(page, file_input: str) -> None:
+    """The file input's chooser lets every supported extension be picked (and no other)."""
+    offered = (page.locator(file_input).get_attribute("accept") or "").split(",")
+    assert sorted(offered) == sorted(SUPPORTED_EXTENSIONS), file_input
+
+
 def test_phone_width_and_keyboard(
     phone, modelport_up: RunningModelport, files, shots: Path, axe: str
 ) -> None:
@@ -384,6 +405,10 @@ def test_phone_width_and_keyboard(
              .map(e => e.id)"""
     )
     assert unlabeled == []
+    # The file chooser offers (and the hint names) every format the API takes.
+    offers_every_format(page, "#upload-file")
+    hint = page.locator("#main").inner_text()
+    assert all(ext in hint for ext in SUPPORTED_EXTENSIONS), hint
     fits(page, "upload")
     accessible(page, axe, "upload, phone")
     # The drop zone is reachable and usable from the keyboard.
@@ -396,6 +421,7 @@ def test_phone_width_and_keyboard(
     page.locator("#m-phase", has_text="Ready").wait_for(timeout=120_000)
     page.locator("#schema-table td", has_text="FP64").first.wait_for()
     page.locator("#usage-chart svg").wait_for()
+    offers_every_format(page, "#version-file")
     page.locator("details", has_text="Numbers by bucket").locator("summary").click()
     fits(page, "model")
     # Snippets wrap at spaces, never inside a word.
@@ -408,8 +434,13 @@ def test_phone_width_and_keyboard(
     assert broken == []
     accessible(page, axe, "model, phone")
     page.screenshot(path=shots / "15-phone-model.png", full_page=True)
+    # With a key listed: the table's hidden "Action" header once stuck out past the scrolling
+    # box and widened the whole page, leaving Revoke off screen.
     page.goto("/ui/#/keys")
-    page.locator("#keys-table").wait_for()
+    page.get_by_role("heading", name="API keys").wait_for()
+    page.get_by_label("Name", exact=True).fill("phone")
+    page.get_by_role("button", name="Create key").click()
+    page.locator("#keys-table", has_text="phone").wait_for()
     fits(page, "keys")
     accessible(page, axe, "keys, phone")
     page.goto("/ui/#/models")
@@ -475,6 +506,11 @@ def test_a_model_that_fails_to_load_shows_why(
     problem = page.locator("#m-problem")
     problem.wait_for(timeout=10_000)
     assert "no predict()" in problem.inner_text()
+    # Reason and message read as one short notice, not lines apart.
+    reason = page.locator("#m-reason").bounding_box()
+    message = page.locator("#m-message").bounding_box()
+    assert reason and message
+    assert message["y"] - (reason["y"] + reason["height"]) <= 24, (reason, message)
     page.locator("#logs-panel summary").click()
     page.locator("#logs", has_text="no predict()").wait_for(timeout=10_000)
     accessible(page, axe, "model, failed")

@@ -13,6 +13,7 @@ import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +25,7 @@ from modelport.client._client import Client
 from modelport.client.errors import ApiError, ClientError, WaitTimeout
 from pydantic import BaseModel
 from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
 from rich.table import Table
 
 
@@ -298,7 +300,19 @@ def models_list(
         for m in page.items
     ]
     columns = ["id", "name", "format", "status", "phase", "requests", "endpoint"]
-    _emit(output, page, lambda: _table(f"{page.total} models", columns, rows, whole=("id",)))
+    _emit(output, page, lambda: _models_table(f"{page.total} models", columns, rows))
+
+
+def _models_table(title: str, columns: list[str], rows: list[tuple[Any, ...]]) -> Table:
+    """The models with their endpoint URLs whole; where the terminal is too narrow for that,
+    without them (a URL folded over seven lines can be neither read nor copied)."""
+    table = _table(title, columns, rows, whole=("id", "endpoint"))
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    if natural <= console.width:
+        return table
+    table = _table(title, columns[:-1], [row[:-1] for row in rows], whole=("id",))
+    table.caption = "endpoint URLs: in a wider terminal, or with -o json"
+    return table
 
 
 @models_app.command("show")
@@ -376,7 +390,14 @@ def versions_list(
     with _client(url, key) as client:
         versions = client.versions(model_id)
     rows = [
-        (v.number, "yes" if v.active else "", v.original_name, v.size, v.sha256[:16], v.created_at)
+        (
+            v.number,
+            "yes" if v.active else "",
+            v.original_name,
+            v.size,
+            v.sha256[:16],
+            _when(v.created_at),
+        )
         for v in versions
     ]
     columns = ["version", "serving", "file", "bytes", "sha256", "uploaded"]
@@ -454,20 +475,21 @@ def keys_list(url: UrlOpt = None, key: KeyOpt = None, output: OutOpt = Output.TA
             k.name,
             k.scope,
             "all" if k.models is None else " ".join(k.models) or "none",
-            k.created_at,
-            k.last_used_at,
-            k.revoked_at or "active",
+            _when(k.created_at),
+            _when(k.last_used_at),
+            _when(k.revoked_at) or "active",
         )
         for k in keys
     ]
     columns = ["id", "name", "scope", "models", "created", "last used", "revoked"]
-    _emit(output, keys, lambda: _table("API keys", columns, rows))
+    _emit(output, keys, lambda: _table("API keys", columns, rows, whole=("id",)))
 
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: str, url: UrlOpt = None, key: KeyOpt = None) -> None:
-    """Revoke a key by its id (or by the whole key: only its id is sent or printed); model
-    endpoints refuse it within a minute."""
+    """Revoke a key by its id; model endpoints refuse it within a minute.
+
+    A whole key is taken too: only its id is sent or printed."""
     key_id = _key_id(key_id)
     with _client(url, key) as client:
         client.revoke_key(key_id)
@@ -494,8 +516,9 @@ def predict(
     inference_key: InferenceKeyOpt = None,
     output: OutOpt = Output.TABLE,
 ) -> None:
-    """Send inputData to a model's endpoint and print the predictions (the account key finds the
-    endpoint; the inference key calls it)."""
+    """Send inputData to a model's endpoint and print the predictions.
+
+    The account key finds the endpoint; the inference key calls it."""
     text = sys.stdin.read() if json_input == "-" else Path(json_input).read_text()
     try:
         data = json.loads(text)
@@ -531,8 +554,9 @@ def usage(
     key: KeyOpt = None,
     output: OutOpt = Output.TABLE,
 ) -> None:
-    """Requests, errors and latency percentiles of a model over a time window, bucket by bucket
-    (the numbers the web UI's usage chart draws)."""
+    """Requests, errors and latency percentiles of a model over a time window, bucket by bucket.
+
+    The same numbers as the web UI's usage charts."""
     with _client(url, key) as client:
         summary = client.usage(model_id, window=window)
     lat = summary.latency_ms
@@ -545,7 +569,7 @@ def usage(
     }
     rows = [
         (
-            b.start.astimezone().strftime("%Y-%m-%d %H:%M"),
+            _when(b.start),
             b.requests,
             b.errors,
             _ms(b.latency_ms.p50),
@@ -563,6 +587,11 @@ def usage(
             _table("per bucket", columns, rows),
         ),
     )
+
+
+def _when(value: datetime | None) -> str | None:
+    """A time in the local zone to the minute, as the usage buckets show it."""
+    return None if value is None else value.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def _ms(value: float | None) -> str:

@@ -116,7 +116,9 @@ class Authenticator:
         entry = self.keys.match(presented)
         if entry is None:
             raise Unauthenticated(
-                "the API key is not valid", headers={"WWW-Authenticate": "Bearer"}
+                "the API key is not valid here: a model endpoint takes an inference key for "
+                "this model (an account key or a sign-in token is refused)",
+                headers={"WWW-Authenticate": "Bearer"},
             )
         limit = entry.rate_limit_per_minute
         self.limiter.acquire(entry.id, self.default_limit if limit is None else limit)
