@@ -194,7 +194,9 @@ def banner(
             f"       {url}/api/v1/models",
             '  curl -H "Authorization: Bearer $MODELPORT_INFERENCE_KEY" \\',
             "       -H 'Content-Type: application/json' \\",
-            "       -d '{\"inputData\": [[1.0, 2.0]]}' <endpointUrl>/predict",
+            "       -d '{\"inputData\": [[...]]}' <endpointUrl>/predict",
+            "  (rows of your model's features: the model's page in the web UI shows an input "
+            "that fits)",
         ]
         return "\n".join(lines)
     if new_password is not None:

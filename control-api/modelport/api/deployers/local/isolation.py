@@ -80,7 +80,7 @@ def choose_user(
         needed.append(Path(unquote(parts.path)))
     blocked = [str(p) for p in needed if not _reachable(p, wanted)]
     if blocked:
-        log.warning(
+        _warn_once(
             "local runtimes run as root without capabilities, not as uid %s: it cannot reach %s "
             "(install Modelport, the data folder and the artifacts where that user can read them, "
             "or set MODELPORT_API_LOCAL_RUNTIME_UID)",
@@ -89,6 +89,16 @@ def choose_user(
         )
         return None
     return wanted
+
+
+_warned: set[int] = set()
+
+
+def _warn_once(message: str, uid: int, blocked: str) -> None:
+    """Log the fallback once per process (naming the first model's paths), not at every start."""
+    if uid not in _warned:
+        _warned.add(uid)
+        log.warning(message, uid, blocked)
 
 
 def _reachable(path: Path, user: RuntimeUser) -> bool:
