@@ -264,7 +264,11 @@ async def test_prediction_past_its_timeout_is_504(estimator):
 
 async def test_metrics_count_requests_errors_latency_and_in_flight(estimator):
     app = create_app(make_settings(), model=SklearnModel(estimator))
-    async with client_for(app) as client, client_for(metrics_app(app.state.metrics.registry)) as m:
+    scraper = httpx.AsyncClient(  # Prometheus addresses the pod by its IP
+        transport=httpx.ASGITransport(app=metrics_app(app.state.metrics.registry)),
+        base_url="http://10.0.0.7:9090",
+    )
+    async with client_for(app) as client, scraper as m:
         await client.post("/v2/models/iris/infer", json=v2_request(sample_rows(1)))
         await client.post("/v1/models/iris:predict", json={"instances": [[1.0]]})
         assert_error(await client.get("/metrics"), 404, "not_found")
