@@ -5,9 +5,10 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
-from modelport.api.hosts import HostPolicy, split_host
+from modelport.api.hosts import HostPolicy
 from modelport.api.services.caps import cpu_cores, effective_rate_limit, memory_bytes
 from modelport.api.throttle import Backoff
+from modelport.core.hosts import split_host
 
 
 class Clock:

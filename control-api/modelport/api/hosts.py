@@ -3,7 +3,7 @@ route runs, so that a web page on another origin cannot reach the API through DN
 (its requests carry the page's own host name).
 
 Health probes answer every host: the kubelet addresses a pod by its IP (metrics are on a port of
-their own, which this middleware does not guard).
+their own, answering only requests addressed by IP: :mod:`modelport.core.metrics_server`).
 """
 
 from __future__ import annotations
@@ -12,25 +12,11 @@ import json
 from collections.abc import Iterable
 
 from modelport.core.errors import error_body
+from modelport.core.hosts import split_host
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 #: Paths the kubelet's probes and Prometheus reach by pod IP; they answer whatever the host.
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
-
-
-def split_host(value: str) -> tuple[str, str | None]:
-    """``(name, port)`` of a ``Host`` value; IPv6 stays in brackets (``[::1]:8000``)."""
-    value = value.strip().lower()
-    if value.startswith("["):
-        end = value.find("]")
-        if end == -1:
-            return value, None
-        rest = value[end + 1 :]
-        return value[: end + 1], rest[1:] if rest.startswith(":") else None
-    name, sep, port = value.rpartition(":")
-    if not sep or ":" in name:
-        return value.rstrip("."), None
-    return name.rstrip("."), port
 
 
 class HostPolicy:

@@ -9,40 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import socket
 from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
 from modelport.core.errors import error_body
+from modelport.core.hosts import addressed_by_ip
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-__all__ = ["addressed_by_ip", "metrics_app", "metrics_server"]
+__all__ = ["metrics_app", "metrics_server"]
 
 log = logging.getLogger(__name__)
-
-
-def addressed_by_ip(host_header: str) -> bool:
-    """Whether a ``Host`` header names an IP address or ``localhost`` (with any port). Scrapers
-    address pods by IP; a web page that rebinds its own DNS name to this address still sends that
-    name, so refusing names stops DNS rebinding without a list of this machine's names."""
-    name = host_header.strip().lower()
-    if name.startswith("["):  # [IPv6]:port
-        name = name[1 : name.find("]")] if "]" in name else ""
-    elif name.count(":") == 1:
-        name = name.rsplit(":", 1)[0]
-    if name == "localhost":
-        return True
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
 
 
 def metrics_app(registry: CollectorRegistry) -> Starlette:
