@@ -54,23 +54,8 @@ def create_key(
         if request.models is not None
         else None
     )
-    new = auth.new_api_key()
-    key = ApiKey(
-        id=new.id,
-        user_id=caller.id,
-        name=request.name,
-        sha256=new.sha256,
-        scope=request.scope,
-        model_bound=bound is not None,
-        models=bound or [],
-    )
-    session.add(key)
-    audit.record(
-        session,
-        actor_id=caller.id,
-        action="key.create",
-        target=key.id,
-        details={"scope": str(key.scope), "models": [m.id for m in key.models]},
+    key, secret = _add_key(
+        session, user_id=caller.id, name=request.name, scope=request.scope, bound=bound
     )
     session.commit()
     if key.scope.calls_models:
@@ -78,7 +63,33 @@ def create_key(
             publish(session, ctx=ctx, user_id=caller.id)
         except Exception:  # the key is stored; models get it on their next update
             log.exception("could not publish the new key of %s to their models", caller.id)
-    return KeyCreated(key=new.secret_key, **public(key).model_dump())
+    return KeyCreated(key=secret, **public(key).model_dump())
+
+
+def _add_key(
+    session: Session, *, user_id: str, name: str, scope: KeyScope, bound: list[Model] | None
+) -> tuple[ApiKey, str]:
+    """Add a new key of ``user_id`` (bound to ``bound`` when given) and its audit record,
+    uncommitted; returns the row and the whole key, which is shown this once."""
+    new = auth.new_api_key()
+    key = ApiKey(
+        id=new.id,
+        user_id=user_id,
+        name=name,
+        sha256=new.sha256,
+        scope=scope,
+        model_bound=bound is not None,
+        models=bound or [],
+    )
+    session.add(key)
+    audit.record(
+        session,
+        actor_id=user_id,
+        action="key.create",
+        target=key.id,
+        details={"scope": str(key.scope), "models": [m.id for m in key.models]},
+    )
+    return key, new.secret_key
 
 
 def _owned_model(session: Session, *, caller: Principal, model_id: str) -> Model:
@@ -100,14 +111,9 @@ def issue_first_keys(session: Session, *, user: User, name: str) -> FirstKeys:
     """An account key and an inference key for a fresh user (``modelport up``, ``create-admin``)."""
     issued: dict[KeyScope, str] = {}
     for scope in (KeyScope.ACCOUNT, KeyScope.INFERENCE):
-        new = auth.new_api_key()
-        session.add(
-            ApiKey(id=new.id, user_id=user.id, name=f"{name} ({scope})", sha256=new.sha256,
-                   scope=scope)
-        )  # fmt: skip
-        audit.record(session, actor_id=user.id, action="key.create", target=new.id,
-                     details={"scope": str(scope), "models": []})  # fmt: skip
-        issued[scope] = new.secret_key
+        _, issued[scope] = _add_key(
+            session, user_id=user.id, name=f"{name} ({scope})", scope=scope, bound=None
+        )
     session.commit()
     return FirstKeys(account=issued[KeyScope.ACCOUNT], inference=issued[KeyScope.INFERENCE])
 
